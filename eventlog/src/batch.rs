@@ -1,0 +1,394 @@
+//! One group-commit transaction: many appends, each with its own checks and result.
+//!
+//! Every append transaction first takes one transaction-scoped advisory lock, so appends
+//! commit one batch at a time. Under that lock the checks below (stream versions,
+//! reservations, idempotency keys) are authoritative, positions are `max + 1` (gapless,
+//! and in commit order), and one request's conflict is simply left out of the batch
+//! instead of failing the others.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
+
+use chrono::{DateTime, Utc};
+use schemas::RecordedEvent;
+use sqlx::{PgConnection, Row};
+
+use crate::{
+    APPENDED_CHANNEL,
+    append::{AppendError, AppendOutcome, AppendRequest, Appended, UniqueKey},
+    hash::chain_hash,
+};
+
+/// Opens an append transaction and takes the log's append lock in the same round trip.
+/// The key spells "dropship" in ASCII.
+pub const BEGIN_APPEND: &str = "BEGIN; SELECT pg_advisory_xact_lock(7237960475384457584)";
+
+/// The result of one request in a batch; `None` when it must wait for the next batch
+/// (it reuses an idempotency key that an earlier request of this batch claims).
+pub type BatchOutcome = Option<Result<AppendOutcome, AppendError>>;
+
+#[derive(Default)]
+struct Rows {
+    position: Vec<i64>,
+    stream_id: Vec<String>,
+    version: Vec<i32>,
+    event_id: Vec<uuid::Uuid>,
+    event_type: Vec<String>,
+    schema_version: Vec<i16>,
+    store_id: Vec<Option<uuid::Uuid>>,
+    payload: Vec<Vec<u8>>,
+    metadata: Vec<String>,
+    recorded_at: Vec<DateTime<Utc>>,
+    hash: Vec<Vec<u8>>,
+    remembered: Vec<(String, String, Vec<u8>, String)>,
+}
+
+struct StreamHead {
+    version: i32,
+    hash: Vec<u8>,
+}
+
+/// What the batch sees: the log as of the lock, plus the effects of the requests of
+/// this batch planned so far.
+struct Plan {
+    now: DateTime<Utc>,
+    next_position: i64,
+    heads: HashMap<String, StreamHead>,
+    owners: HashMap<UniqueKey, Option<String>>,
+    touched_keys: HashSet<UniqueKey>,
+    stored_responses: HashMap<(String, String), (Vec<u8>, serde_json::Value)>,
+    claimed_keys: HashSet<(String, String)>,
+    rows: Rows,
+}
+
+/// Writes `requests` inside `conn`'s open transaction, which must hold the append lock
+/// (begun with [`BEGIN_APPEND`]). Returns each request's outcome, valid once committed.
+pub async fn write_batch(
+    conn: &mut PgConnection,
+    requests: &[&AppendRequest],
+) -> Result<Vec<BatchOutcome>, sqlx::Error> {
+    let mut plan = Plan::load(conn, requests).await?;
+    let outcomes = requests.iter().map(|request| plan.admit(request)).collect();
+    plan.write(conn).await?;
+    Ok(outcomes)
+}
+
+impl Plan {
+    async fn load(
+        conn: &mut PgConnection,
+        requests: &[&AppendRequest],
+    ) -> Result<Self, sqlx::Error> {
+        let streams: Vec<&str> = requests.iter().map(|r| r.stream_id.as_str()).collect();
+        let rows = sqlx::query(
+            "SELECT s.stream_id, h.version, h.hash, \
+                    (SELECT coalesce(max(position), 0) FROM events)::bigint AS head, now() AS now \
+             FROM unnest($1::text[]) AS s(stream_id) \
+             LEFT JOIN LATERAL (SELECT version, hash FROM events e WHERE e.stream_id = s.stream_id \
+                                ORDER BY version DESC LIMIT 1) h ON true",
+        )
+        .bind(&streams)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut plan = Self {
+            now: Utc::now(),
+            next_position: 1,
+            heads: HashMap::new(),
+            owners: HashMap::new(),
+            touched_keys: HashSet::new(),
+            stored_responses: HashMap::new(),
+            claimed_keys: HashSet::new(),
+            rows: Rows::default(),
+        };
+        for row in &rows {
+            plan.now = row.try_get("now")?;
+            plan.next_position = row.try_get::<i64, _>("head")? + 1;
+            if let Some(version) = row.try_get::<Option<i32>, _>("version")? {
+                let stream_id: String = row.try_get("stream_id")?;
+                let hash: Vec<u8> = row.try_get("hash")?;
+                plan.heads.insert(stream_id, StreamHead { version, hash });
+            }
+        }
+        plan.load_reservations(conn, requests).await?;
+        plan.load_idempotency(conn, requests).await?;
+        Ok(plan)
+    }
+
+    async fn load_reservations(
+        &mut self,
+        conn: &mut PgConnection,
+        requests: &[&AppendRequest],
+    ) -> Result<(), sqlx::Error> {
+        let keys: Vec<&UniqueKey> = requests
+            .iter()
+            .copied()
+            .flat_map(|r| r.reserve.iter().chain(&r.release))
+            .collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let scopes: Vec<&str> = keys.iter().map(|k| k.scope.as_str()).collect();
+        let values: Vec<&str> = keys.iter().map(|k| k.value.as_str()).collect();
+        let rows = sqlx::query(
+            "SELECT u.scope, u.value, u.stream_id FROM unique_keys u \
+             JOIN unnest($1::text[], $2::text[]) AS k(scope, value) USING (scope, value)",
+        )
+        .bind(&scopes)
+        .bind(&values)
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in &rows {
+            let key = UniqueKey::new(
+                row.try_get::<String, _>("scope")?,
+                row.try_get::<String, _>("value")?,
+            );
+            self.owners.insert(key, Some(row.try_get("stream_id")?));
+        }
+        Ok(())
+    }
+
+    async fn load_idempotency(
+        &mut self,
+        conn: &mut PgConnection,
+        requests: &[&AppendRequest],
+    ) -> Result<(), sqlx::Error> {
+        let claims: Vec<_> = requests
+            .iter()
+            .filter_map(|r| r.idempotency.as_ref())
+            .collect();
+        if claims.is_empty() {
+            return Ok(());
+        }
+        let scopes: Vec<&str> = claims.iter().map(|c| c.scope.as_str()).collect();
+        let keys: Vec<&str> = claims.iter().map(|c| c.key.as_str()).collect();
+        let rows = sqlx::query(
+            "SELECT i.scope, i.key, i.request_fingerprint, i.response FROM idempotency_keys i \
+             JOIN unnest($1::text[], $2::text[]) AS k(scope, key) USING (scope, key)",
+        )
+        .bind(&scopes)
+        .bind(&keys)
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in &rows {
+            self.stored_responses.insert(
+                (row.try_get("scope")?, row.try_get("key")?),
+                (
+                    row.try_get("request_fingerprint")?,
+                    row.try_get("response")?,
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    fn admit(&mut self, request: &AppendRequest) -> BatchOutcome {
+        if let Some(claim) = &request.idempotency {
+            let key = (claim.scope.clone(), claim.key.clone());
+            if let Some((fingerprint, response)) = self.stored_responses.get(&key) {
+                return Some(if *fingerprint == claim.fingerprint {
+                    Ok(AppendOutcome::Replayed(response.clone()))
+                } else {
+                    Err(AppendError::IdempotencyKeyReused {
+                        key: claim.key.clone(),
+                    })
+                });
+            }
+            if !self.claimed_keys.insert(key) {
+                return None;
+            }
+        }
+        Some(self.append(request))
+    }
+
+    fn append(&mut self, request: &AppendRequest) -> Result<AppendOutcome, AppendError> {
+        if request.events.is_empty() {
+            return Err(AppendError::NoEvents);
+        }
+        let head = self.heads.get(&request.stream_id);
+        let actual = head.map_or(0, |h| h.version);
+        if !request.expected.admits(actual) {
+            return Err(AppendError::VersionConflict {
+                stream_id: request.stream_id.clone(),
+                expected: request.expected,
+                actual,
+            });
+        }
+        if let Some(taken) = request
+            .reserve
+            .iter()
+            .find(|key| self.is_owned_by_another(key, &request.stream_id))
+        {
+            return Err(AppendError::UniqueKeyTaken {
+                scope: taken.scope.clone(),
+                value: taken.value.clone(),
+            });
+        }
+        let metadata = serde_json::to_string(&request.metadata).map_err(|e| {
+            AppendError::Encode(Arc::new(schemas::EncodeError {
+                what: "metadata",
+                reason: e.to_string(),
+            }))
+        })?;
+        let mut previous_hash = head.map(|h| h.hash.clone()).unwrap_or_default();
+        let mut recorded = Vec::with_capacity(request.events.len());
+        for (offset, new_event) in (1..).zip(&request.events) {
+            let event = RecordedEvent {
+                position: self.next_position + i64::from(offset) - 1,
+                stream_id: request.stream_id.clone(),
+                version: actual + offset,
+                event_id: new_event.event_id,
+                event_type: new_event.event.event_type().to_owned(),
+                schema_version: new_event.event.schema_version(),
+                store_id: request.store_id,
+                metadata: request.metadata.clone(),
+                recorded_at: self.now,
+                payload: new_event
+                    .event
+                    .encode()
+                    .map_err(|e| AppendError::Encode(Arc::new(e)))?,
+            };
+            previous_hash =
+                chain_hash(&previous_hash, &event).map_err(|e| AppendError::Encode(Arc::new(e)))?;
+            recorded.push((event, previous_hash.clone()));
+        }
+        let appended = Appended {
+            stream_id: request.stream_id.clone(),
+            version: actual + (recorded.len() as i32),
+            positions: recorded.iter().map(|(e, _)| e.position).collect(),
+        };
+        self.next_position += recorded.len() as i64;
+        self.heads.insert(
+            request.stream_id.clone(),
+            StreamHead {
+                version: appended.version,
+                hash: previous_hash,
+            },
+        );
+        for key in &request.reserve {
+            self.owners
+                .insert(key.clone(), Some(request.stream_id.clone()));
+            self.touched_keys.insert(key.clone());
+        }
+        for key in &request.release {
+            if self
+                .owners
+                .get(key)
+                .is_some_and(|owner| owner.as_deref() == Some(&request.stream_id))
+            {
+                self.owners.insert(key.clone(), None);
+                self.touched_keys.insert(key.clone());
+            }
+        }
+        for (event, hash) in recorded {
+            self.rows.push(event, hash, &metadata);
+        }
+        if let Some(claim) = &request.idempotency {
+            let response = (claim.respond)(&appended);
+            self.rows.remembered.push((
+                claim.scope.clone(),
+                claim.key.clone(),
+                claim.fingerprint.clone(),
+                response.to_string(),
+            ));
+        }
+        Ok(AppendOutcome::Appended(appended))
+    }
+
+    fn is_owned_by_another(&self, key: &UniqueKey, stream_id: &str) -> bool {
+        matches!(self.owners.get(key), Some(Some(owner)) if owner != stream_id)
+    }
+
+    async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        if self.rows.position.is_empty() {
+            return Ok(());
+        }
+        let touched_keys = self.touched_keys;
+        let (claimed, released): (Vec<_>, Vec<_>) = self
+            .owners
+            .into_iter()
+            .filter(|(key, _)| touched_keys.contains(key))
+            .partition(|(_, owner)| owner.is_some());
+        let claimed_scope: Vec<&str> = claimed.iter().map(|(k, _)| k.scope.as_str()).collect();
+        let claimed_value: Vec<&str> = claimed.iter().map(|(k, _)| k.value.as_str()).collect();
+        let claimed_owner: Vec<&str> = claimed.iter().filter_map(|(_, o)| o.as_deref()).collect();
+        let released_scope: Vec<&str> = released.iter().map(|(k, _)| k.scope.as_str()).collect();
+        let released_value: Vec<&str> = released.iter().map(|(k, _)| k.value.as_str()).collect();
+        let rows = self.rows;
+        let (rem_scope, rem_key, rem_fingerprint, rem_response) = unzip4(rows.remembered);
+        let last_position = rows.position.last().copied().unwrap_or_default();
+        sqlx::query(
+            "WITH new_events AS ( \
+                INSERT INTO events (position, stream_id, version, event_id, event_type, schema_version, \
+                                    store_id, payload, metadata, recorded_at, hash) \
+                SELECT p, s, v, i, t, sv, st, pl, m::jsonb, r, h FROM unnest($1::bigint[], $2::text[], \
+                    $3::int[], $4::uuid[], $5::text[], $6::int2[], $7::uuid[], $8::bytea[], $9::text[], \
+                    $10::timestamptz[], $11::bytea[]) AS n(p, s, v, i, t, sv, st, pl, m, r, h) \
+             ), claimed AS ( \
+                INSERT INTO unique_keys (scope, value, stream_id) \
+                SELECT * FROM unnest($12::text[], $13::text[], $14::text[]) \
+                ON CONFLICT (scope, value) DO UPDATE SET stream_id = EXCLUDED.stream_id, reserved_at = now() \
+             ), released AS ( \
+                DELETE FROM unique_keys u USING unnest($15::text[], $16::text[]) AS r(scope, value) \
+                WHERE u.scope = r.scope AND u.value = r.value \
+             ), remembered AS ( \
+                INSERT INTO idempotency_keys (scope, key, request_fingerprint, response) \
+                SELECT s, k, f, r::jsonb FROM unnest($17::text[], $18::text[], $19::bytea[], $20::text[]) \
+                    AS i(s, k, f, r) \
+             ) \
+             SELECT pg_notify($21, $22)",
+        )
+        .bind(&rows.position)
+        .bind(&rows.stream_id)
+        .bind(&rows.version)
+        .bind(&rows.event_id)
+        .bind(&rows.event_type)
+        .bind(&rows.schema_version)
+        .bind(&rows.store_id)
+        .bind(&rows.payload)
+        .bind(&rows.metadata)
+        .bind(&rows.recorded_at)
+        .bind(&rows.hash)
+        .bind(&claimed_scope)
+        .bind(&claimed_value)
+        .bind(&claimed_owner)
+        .bind(&released_scope)
+        .bind(&released_value)
+        .bind(&rem_scope)
+        .bind(&rem_key)
+        .bind(&rem_fingerprint)
+        .bind(&rem_response)
+        .bind(APPENDED_CHANNEL)
+        .bind(last_position.to_string())
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+}
+
+impl Rows {
+    fn push(&mut self, event: RecordedEvent, hash: Vec<u8>, metadata: &str) {
+        self.position.push(event.position);
+        self.stream_id.push(event.stream_id);
+        self.version.push(event.version);
+        self.event_id.push(event.event_id);
+        self.event_type.push(event.event_type);
+        self.schema_version.push(event.schema_version as i16);
+        self.store_id.push(event.store_id);
+        self.payload.push(event.payload);
+        self.metadata.push(metadata.to_owned());
+        self.recorded_at.push(event.recorded_at);
+        self.hash.push(hash);
+    }
+}
+
+fn unzip4<A, B, C, D>(items: Vec<(A, B, C, D)>) -> (Vec<A>, Vec<B>, Vec<C>, Vec<D>) {
+    let mut out = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (a, b, c, d) in items {
+        out.0.push(a);
+        out.1.push(b);
+        out.2.push(c);
+        out.3.push(d);
+    }
+    out
+}

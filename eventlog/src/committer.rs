@@ -1,0 +1,151 @@
+//! Group commit: appends from many tasks queue here and are written by one committer,
+//! many per transaction. While one batch commits, the next one gathers, so the batch
+//! size follows the load: one append alone is written at once, sixteen concurrent ones
+//! share a transaction and its fsync.
+
+use std::{collections::VecDeque, sync::Arc};
+
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot};
+use tracing::warn;
+
+use crate::{
+    append::{AppendError, AppendOutcome, AppendRequest},
+    batch::{BEGIN_APPEND, BatchOutcome, write_batch},
+};
+
+#[derive(Debug, Clone, Copy)]
+pub struct GroupCommitConfig {
+    /// The most appends written in one transaction.
+    pub max_batch: usize,
+    /// How many appends may wait for the committer before `append` itself waits.
+    pub queue_depth: usize,
+}
+
+impl Default for GroupCommitConfig {
+    fn default() -> Self {
+        Self {
+            max_batch: 256,
+            queue_depth: 4096,
+        }
+    }
+}
+
+struct Pending {
+    request: AppendRequest,
+    reply: oneshot::Sender<Result<AppendOutcome, AppendError>>,
+}
+
+/// The write side of the log. Cheap to clone; the committer stops when the last clone
+/// is dropped, after writing what was queued.
+#[derive(Clone)]
+pub struct EventLog {
+    pool: PgPool,
+    queue: mpsc::Sender<Pending>,
+}
+
+impl EventLog {
+    pub fn start(pool: PgPool, config: GroupCommitConfig) -> Self {
+        let (queue, receiver) = mpsc::channel(config.queue_depth);
+        tokio::spawn(run_committer(pool.clone(), receiver, config.max_batch));
+        Self { pool, queue }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, AppendError> {
+        if request.events.is_empty() {
+            return Err(AppendError::NoEvents);
+        }
+        let (reply, outcome) = oneshot::channel();
+        self.queue
+            .send(Pending { request, reply })
+            .await
+            .map_err(|_| AppendError::ShuttingDown)?;
+        outcome.await.map_err(|_| AppendError::ShuttingDown)?
+    }
+}
+
+async fn run_committer(pool: PgPool, mut receiver: mpsc::Receiver<Pending>, max_batch: usize) {
+    let mut waiting: VecDeque<Pending> = VecDeque::new();
+    loop {
+        if waiting.is_empty() {
+            match receiver.recv().await {
+                Some(pending) => waiting.push_back(pending),
+                None => return,
+            }
+        }
+        while waiting.len() < max_batch {
+            match receiver.try_recv() {
+                Ok(pending) => waiting.push_back(pending),
+                Err(_) => break,
+            }
+        }
+        let take = waiting.len().min(max_batch);
+        let batch: Vec<Pending> = waiting.drain(..take).collect();
+        for deferred in commit(&pool, batch).await.into_iter().rev() {
+            waiting.push_front(deferred);
+        }
+    }
+}
+
+/// Commits a batch and answers each request; returns those deferred to the next batch.
+async fn commit(pool: &PgPool, batch: Vec<Pending>) -> Vec<Pending> {
+    let requests: Vec<&AppendRequest> = batch.iter().map(|p| &p.request).collect();
+    match try_commit(pool, &requests).await {
+        Ok(outcomes) => answer(batch, outcomes),
+        Err(error) if batch.len() > 1 => {
+            // Checks under the lock make this rare (a lost connection, a bug): isolate it
+            // so that one request's failure is not every request's.
+            warn!(%error, size = batch.len(), "append batch failed; retrying its appends one by one");
+            let mut deferred = Vec::new();
+            for pending in batch {
+                let single = [&pending.request];
+                match try_commit(pool, &single).await {
+                    Ok(outcomes) => deferred.extend(answer(vec![pending], outcomes)),
+                    Err(error) => {
+                        let _ = pending.reply.send(Err(AppendError::Database(error)));
+                    }
+                }
+            }
+            deferred
+        }
+        Err(error) => {
+            for pending in batch {
+                let _ = pending
+                    .reply
+                    .send(Err(AppendError::Database(Arc::clone(&error))));
+            }
+            Vec::new()
+        }
+    }
+}
+
+fn answer(batch: Vec<Pending>, outcomes: Vec<BatchOutcome>) -> Vec<Pending> {
+    let mut deferred = Vec::new();
+    for (pending, outcome) in batch.into_iter().zip(outcomes) {
+        match outcome {
+            Some(result) => {
+                let _ = pending.reply.send(result);
+            }
+            None => deferred.push(pending),
+        }
+    }
+    deferred
+}
+
+async fn try_commit(
+    pool: &PgPool,
+    requests: &[&AppendRequest],
+) -> Result<Vec<BatchOutcome>, Arc<sqlx::Error>> {
+    async {
+        let mut tx = pool.begin_with(BEGIN_APPEND).await?;
+        let outcomes = write_batch(&mut tx, requests).await?;
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+    .await
+    .map_err(Arc::new)
+}

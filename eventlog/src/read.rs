@@ -1,0 +1,72 @@
+use schemas::{EventMetadata, RecordedEvent};
+use sqlx::{PgExecutor, Row, postgres::PgRow, types::Json};
+
+/// `SELECT <every envelope column> FROM events <tail>`, as a `'static` string.
+macro_rules! select_events {
+    ($tail:literal) => {
+        concat!(
+            "SELECT position, stream_id, version, event_id, event_type, schema_version, ",
+            "store_id, metadata, recorded_at, payload FROM events ",
+            $tail
+        )
+    };
+}
+
+pub(crate) fn recorded_event(row: &PgRow) -> Result<RecordedEvent, sqlx::Error> {
+    let schema_version: i16 = row.try_get("schema_version")?;
+    let metadata: Json<EventMetadata> = row.try_get("metadata")?;
+    Ok(RecordedEvent {
+        position: row.try_get("position")?,
+        stream_id: row.try_get("stream_id")?,
+        version: row.try_get("version")?,
+        event_id: row.try_get("event_id")?,
+        event_type: row.try_get("event_type")?,
+        schema_version: u16::try_from(schema_version).map_err(|e| sqlx::Error::ColumnDecode {
+            index: "schema_version".into(),
+            source: Box::new(e),
+        })?,
+        store_id: row.try_get("store_id")?,
+        metadata: metadata.0,
+        recorded_at: row.try_get("recorded_at")?,
+        payload: row.try_get("payload")?,
+    })
+}
+
+/// The events of one stream from `from_version` (inclusive), in version order.
+pub async fn read_stream(
+    db: impl PgExecutor<'_>,
+    stream_id: &str,
+    from_version: i32,
+) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+    const SQL: &str = select_events!("WHERE stream_id = $1 AND version >= $2 ORDER BY version");
+    let rows = sqlx::query(SQL)
+        .bind(stream_id)
+        .bind(from_version)
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(recorded_event).collect()
+}
+
+/// The tailer: up to `limit` events after `position`, in commit order. Appends draw
+/// positions under one lock per transaction, so a position is only ever visible after
+/// every smaller one is: reading in position order can never skip an event.
+pub async fn read_after(
+    db: impl PgExecutor<'_>,
+    position: i64,
+    limit: i64,
+) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+    const SQL: &str = select_events!("WHERE position > $1 ORDER BY position LIMIT $2");
+    let rows = sqlx::query(SQL)
+        .bind(position)
+        .bind(limit)
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(recorded_event).collect()
+}
+
+/// The position of the newest committed event, 0 for an empty log.
+pub async fn head_position(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT coalesce(max(position), 0)::bigint FROM events")
+        .fetch_one(db)
+        .await
+}

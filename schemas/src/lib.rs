@@ -1,0 +1,11 @@
+//! Wire types shared by every part of the platform: the event envelope, the versioned
+//! event payloads and their postcard encoding.
+
+mod catalogue;
+mod envelope;
+mod error;
+pub mod store;
+
+pub use catalogue::{CATALOGUE, Event};
+pub use envelope::{EventMetadata, RecordedEvent};
+pub use error::{DecodeError, EncodeError};

@@ -1,0 +1,60 @@
+//! Payloads of the Store aggregate's events.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// `store.created`, schema version 2: a store has one currency (DESIGN §6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreCreated {
+    pub owner_id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub niche: Option<String>,
+    pub description: Option<String>,
+    /// ISO 4217 code.
+    pub currency: String,
+}
+
+/// `store.created`, schema version 1, written before stores carried a currency. Kept so
+/// that old log entries still decode; read as version 2 with the platform default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreCreatedV1 {
+    pub owner_id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub niche: Option<String>,
+    pub description: Option<String>,
+}
+
+impl From<StoreCreatedV1> for StoreCreated {
+    fn from(v1: StoreCreatedV1) -> Self {
+        Self {
+            owner_id: v1.owner_id,
+            name: v1.name,
+            slug: v1.slug,
+            niche: v1.niche,
+            description: v1.description,
+            currency: "USD".to_owned(),
+        }
+    }
+}
+
+/// `store.updated`: only the fields that changed are set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreUpdated {
+    pub name: Option<String>,
+    pub slug: Option<String>,
+    pub niche: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorePaused {
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreActivated {}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreDeleted {}

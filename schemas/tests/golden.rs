@@ -1,0 +1,155 @@
+//! Golden fixtures: the checked-in bytes of every (event type, schema version) must keep
+//! decoding to the same value, and today's encoder must still produce them. A failure
+//! here means an encoding changed: add a new schema version instead of editing one.
+//! `UPDATE_GOLDEN=1 cargo test -p schemas --test golden` rewrites missing fixtures only.
+
+use std::path::PathBuf;
+
+use chrono::{TimeZone, Utc};
+use schemas::{
+    CATALOGUE, Event, EventMetadata, RecordedEvent,
+    store::{
+        StoreActivated, StoreCreated, StoreCreatedV1, StoreDeleted, StorePaused, StoreUpdated,
+    },
+};
+use uuid::Uuid;
+
+struct Sample {
+    event_type: &'static str,
+    schema_version: u16,
+    bytes: Vec<u8>,
+    reads_as: Event,
+}
+
+fn owner() -> Uuid {
+    Uuid::from_u128(0x7d3e_0000_0000_4000_8000_0000_0000_0001)
+}
+
+fn current(event: Event) -> Sample {
+    Sample {
+        event_type: event.event_type(),
+        schema_version: event.schema_version(),
+        bytes: event.encode().expect("sample encodes"),
+        reads_as: event,
+    }
+}
+
+fn samples() -> Vec<Sample> {
+    let created = StoreCreated {
+        owner_id: owner(),
+        name: "Sunny Socks".into(),
+        slug: "sunny-socks".into(),
+        niche: Some("apparel".into()),
+        description: Some("Socks for sunny days".into()),
+        currency: "EUR".into(),
+    };
+    let created_v1 = StoreCreatedV1 {
+        owner_id: owner(),
+        name: "Sunny Socks".into(),
+        slug: "sunny-socks".into(),
+        niche: None,
+        description: None,
+    };
+    vec![
+        current(Event::StoreCreated(created)),
+        Sample {
+            event_type: "store.created",
+            schema_version: 1,
+            bytes: postcard::to_allocvec(&created_v1).expect("sample encodes"),
+            reads_as: Event::StoreCreated(created_v1.into()),
+        },
+        current(Event::StoreUpdated(StoreUpdated {
+            name: Some("Sunny Socks Co".into()),
+            slug: Some("sunny-socks-co".into()),
+            niche: None,
+            description: None,
+        })),
+        current(Event::StorePaused(StorePaused {
+            reason: Some("holiday".into()),
+        })),
+        current(Event::StoreActivated(StoreActivated {})),
+        current(Event::StoreDeleted(StoreDeleted {})),
+    ]
+}
+
+fn fixture_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(format!("{name}.hex"))
+}
+
+/// Compares with the checked-in fixture; writes it when missing and UPDATE_GOLDEN is set.
+fn assert_golden(name: &str, bytes: &[u8]) -> Vec<u8> {
+    let path = fixture_path(name);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let golden = hex::decode(text.trim()).expect("fixture is hex");
+            assert_eq!(
+                hex::encode(bytes),
+                hex::encode(&golden),
+                "encoding of {name} changed"
+            );
+            golden
+        }
+        Err(_) if std::env::var_os("UPDATE_GOLDEN").is_some() => {
+            std::fs::write(&path, format!("{}\n", hex::encode(bytes))).expect("fixture written");
+            bytes.to_vec()
+        }
+        Err(e) => panic!("missing fixture {}: {e}", path.display()),
+    }
+}
+
+#[test]
+fn every_catalogued_version_has_a_sample() {
+    let mut sampled: Vec<_> = samples()
+        .iter()
+        .map(|s| (s.event_type, s.schema_version))
+        .collect();
+    let mut catalogued = CATALOGUE.to_vec();
+    sampled.sort();
+    catalogued.sort();
+    assert_eq!(sampled, catalogued);
+}
+
+#[test]
+fn every_golden_payload_still_encodes_and_decodes_the_same() {
+    for sample in samples() {
+        let name = format!("{}.v{}", sample.event_type, sample.schema_version);
+        let golden = assert_golden(&name, &sample.bytes);
+        let decoded = Event::decode(sample.event_type, sample.schema_version, &golden)
+            .unwrap_or_else(|e| panic!("{name} no longer decodes: {e}"));
+        assert_eq!(decoded, sample.reads_as, "{name} decodes differently");
+    }
+}
+
+#[test]
+fn the_golden_envelope_still_encodes_and_decodes_the_same() {
+    let event = Event::StoreActivated(StoreActivated {});
+    let envelope = RecordedEvent {
+        position: 42,
+        stream_id: format!("store-{}", owner()),
+        version: 3,
+        event_id: Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0042),
+        event_type: event.event_type().into(),
+        schema_version: event.schema_version(),
+        store_id: Some(owner()),
+        metadata: EventMetadata {
+            actor: Some("merchant:1".into()),
+            correlation_id: Some(Uuid::from_u128(7)),
+            causation_id: None,
+            request_id: Some("req-1".into()),
+            idempotency_key: Some("key-1".into()),
+            traceparent: None,
+        },
+        recorded_at: Utc
+            .timestamp_micros(1_790_000_000_123_456)
+            .single()
+            .expect("valid time"),
+        payload: event.encode().expect("encodes"),
+    };
+    let golden = assert_golden("envelope", &envelope.to_wire().expect("encodes"));
+    assert_eq!(
+        RecordedEvent::from_wire(&golden).expect("decodes"),
+        envelope
+    );
+}
