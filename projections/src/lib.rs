@@ -1,1 +1,14 @@
+//! Read models built from the event stream: the projector runtime (durable JetStream
+//! consumers, batches applied with their checkpoint in one transaction), the rebuild
+//! path, and the projections themselves.
 
+mod checkpoint;
+mod projection;
+mod rebuild;
+mod runtime;
+pub mod store_activity;
+
+pub use checkpoint::{checkpoint, lag};
+pub use projection::{Projection, Target};
+pub use rebuild::{RebuildError, RebuildReport, rebuild};
+pub use runtime::{ProjectorConfig, run_projector};

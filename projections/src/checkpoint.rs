@@ -1,0 +1,55 @@
+use sqlx::{PgConnection, PgExecutor};
+
+/// Locks the projection's checkpoint row for the rest of the transaction and returns it.
+/// Taking this lock first is what keeps a live batch and a rebuild's swap apart.
+pub(crate) async fn lock_checkpoint(
+    conn: &mut PgConnection,
+    name: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE")
+        .bind(name)
+        .fetch_one(&mut *conn)
+        .await
+}
+
+pub(crate) async fn advance_checkpoint(
+    conn: &mut PgConnection,
+    name: &str,
+    position: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1",
+    )
+    .bind(name)
+    .bind(position)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The log position a projection has applied (0 before its first batch).
+pub async fn checkpoint(db: impl PgExecutor<'_>, name: &str) -> Result<i64, sqlx::Error> {
+    let position: Option<i64> =
+        sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = $1")
+            .bind(name)
+            .fetch_optional(db)
+            .await?;
+    Ok(position.unwrap_or(0))
+}
+
+/// How many log events a projection has yet to apply: log head − checkpoint.
+pub async fn lag(db: impl PgExecutor<'_>, name: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT (SELECT coalesce(max(position), 0) FROM events) \
+              - coalesce((SELECT position FROM projection_checkpoints WHERE name = $1), 0)",
+    )
+    .bind(name)
+    .fetch_one(db)
+    .await
+}
