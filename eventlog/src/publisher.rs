@@ -9,7 +9,7 @@ use std::{future::IntoFuture, time::Duration};
 use async_nats::jetstream::{self, stream::Stream};
 use bytes::Bytes;
 use futures::future::try_join_all;
-use sqlx::{PgPool, Postgres, pool::PoolConnection, postgres::PgListener};
+use sqlx::{Connection, PgConnection, PgPool, postgres::PgListener};
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -84,37 +84,33 @@ impl Publisher {
     /// starts over, so a lost Postgres or NATS connection only pauses publishing.
     pub async fn run(self, shutdown: CancellationToken) {
         while !shutdown.is_cancelled() {
-            let Some(mut lock) = self.become_leader(&shutdown).await else {
+            let Some(mut lease) = self.become_leader(&shutdown).await else {
                 return;
             };
             info!(stream = %self.config.names.stream, "publisher is the leader");
-            match self.lead(&mut lock, &shutdown).await {
-                Ok(()) => {
-                    let _ = sqlx::query("SELECT pg_advisory_unlock_all()")
-                        .execute(&mut *lock)
-                        .await;
-                    return;
-                }
+            let led = self.lead(&mut lease, &shutdown).await;
+            // The lease is a session lock: closing its connection hands leadership over.
+            let _ = lease.close().await;
+            match led {
+                Ok(()) => return,
                 Err(error) => {
                     warn!(%error, "publisher stepping down; it will try again");
-                    // The session lock goes with the connection.
-                    drop(lock.detach());
                     sleep_unless(&shutdown, self.config.leader_retry).await;
                 }
             }
         }
     }
 
-    async fn become_leader(
-        &self,
-        shutdown: &CancellationToken,
-    ) -> Option<PoolConnection<Postgres>> {
+    /// Waits for the leader lease: a session advisory lock on a connection of its own,
+    /// outside the pool, so that however this task ends the lock ends with it.
+    async fn become_leader(&self, shutdown: &CancellationToken) -> Option<PgConnection> {
         loop {
-            if let Ok(mut conn) = self.pool.acquire().await {
+            let options = self.pool.connect_options();
+            if let Ok(mut conn) = PgConnection::connect_with(&options).await {
                 let acquired: Result<bool, _> =
                     sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
                         .bind(self.leader_key())
-                        .fetch_one(&mut *conn)
+                        .fetch_one(&mut conn)
                         .await;
                 if let Ok(true) = acquired {
                     return Some(conn);
@@ -132,7 +128,7 @@ impl Publisher {
 
     async fn lead(
         &self,
-        lock: &mut PoolConnection<Postgres>,
+        lease: &mut PgConnection,
         shutdown: &CancellationToken,
     ) -> Result<(), LeadError> {
         let js = jetstream::new(self.client.clone());
@@ -148,10 +144,7 @@ impl Publisher {
                 seen_connections = self.connections.count();
                 position = self.resume_position(&js).await?;
             }
-            sqlx::query("SELECT 1")
-                .execute(&mut **lock)
-                .await
-                .map_err(|_| LeadError::LostLeadership)?;
+            lease.ping().await.map_err(|_| LeadError::LostLeadership)?;
             let events = read_after(&self.pool, position, self.config.batch_size).await?;
             let Some(last) = events.last().map(|e| e.position) else {
                 tokio::select! {
