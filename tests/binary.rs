@@ -1,0 +1,163 @@
+//! The real `dropship` binary: start-up, roles, health, metrics, drain on SIGTERM, and
+//! the one-line errors a newcomer sees when a dependency is missing.
+
+#![allow(clippy::unwrap_used)]
+
+use std::{
+    net::TcpListener,
+    process::{Child, Command, Output, Stdio},
+    time::Duration,
+};
+
+use eventlog::{EventLog, GroupCommitConfig, jetstream::StreamNames};
+use sqlx::{PgPool, postgres::PgPoolOptions};
+use testkit::{append_to_store, delete_stream, eventually, isolated_names};
+use uuid::Uuid;
+
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn database_url(name: &str) -> String {
+    let server = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/dropship".into());
+    let base = server.rsplit_once('/').map_or(server.as_str(), |(base, _)| base).to_owned();
+    format!("{base}/{name}")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A database and a JetStream namespace of the test's own, removed at the end.
+struct Environment {
+    database: String,
+    names: StreamNames,
+}
+
+impl Environment {
+    fn new() -> Self {
+        Self { database: format!("dropship_e2e_{}", Uuid::new_v4().simple()), names: isolated_names() }
+    }
+
+    fn command(&self, port: u16) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dropship"));
+        command
+            .env("DATABASE_URL", database_url(&self.database))
+            .env("NATS_URL", testkit::nats_url())
+            .env("NATS_STREAM", &self.names.stream)
+            .env("NATS_SUBJECT_PREFIX", &self.names.subject_prefix)
+            .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        command
+    }
+
+    async fn pool(&self) -> PgPool {
+        PgPoolOptions::new().connect(&database_url(&self.database)).await.unwrap()
+    }
+
+    async fn remove(self) {
+        let admin = PgPoolOptions::new().connect(&database_url("postgres")).await.unwrap();
+        let drop = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.database);
+        sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&admin).await.unwrap();
+        let (client, _) = eventlog::jetstream::connect(&testkit::nats_url()).await.unwrap();
+        delete_stream(&client, &self.names).await;
+    }
+}
+
+async fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let response = reqwest::get(format!("http://127.0.0.1:{port}{path}")).await.ok()?;
+    Some((response.status().as_u16(), response.text().await.ok()?))
+}
+
+async fn ready(port: u16) -> bool {
+    matches!(get(port, "/readyz").await, Some((200, _)))
+}
+
+fn terminate(child: &Child) {
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+}
+
+async fn exit_of(child: Child) -> Output {
+    tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap()
+}
+
+async fn projection_lag(port: u16) -> Option<i64> {
+    let (_, metrics) = get(port, "/metrics").await?;
+    metrics.lines().find(|l| l.starts_with("dropship_projection_lag"))?.rsplit(' ').next()?.parse().ok()
+}
+
+#[tokio::test]
+async fn serve_creates_its_database_publishes_projects_and_drains_on_sigterm() {
+    let environment = Environment::new();
+    let port = free_port();
+    let child = environment.command(port).arg("serve").spawn().unwrap();
+    assert!(eventually(PATIENCE, || ready(port)).await, "the platform never became ready");
+    assert_eq!(get(port, "/healthz").await.map(|(status, _)| status), Some(200));
+
+    let pool = environment.pool().await;
+    let log = EventLog::start(pool.clone(), GroupCommitConfig::default());
+    append_to_store(&log, Uuid::new_v4(), 250).await;
+    assert!(eventually(PATIENCE, || async { projection_lag(port).await == Some(0) }).await);
+    let projected: i64 = sqlx::query_scalar("SELECT sum(events_total)::bigint FROM store_activity").fetch_one(&pool).await.unwrap();
+    assert_eq!(projected, 250);
+
+    terminate(&child);
+    let output = exit_of(child).await;
+    assert!(output.status.success(), "exit {:?}: {}", output.status, String::from_utf8_lossy(&output.stderr));
+    pool.close().await;
+    environment.remove().await;
+}
+
+#[tokio::test]
+async fn split_roles_in_separate_processes_behave_as_all_in_one() {
+    let environment = Environment::new();
+    let (publisher_port, projector_port) = (free_port(), free_port());
+    let migrate = environment.command(free_port()).arg("migrate").output().unwrap();
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    let publisher = environment.command(publisher_port).args(["serve", "--role", "publisher"]).spawn().unwrap();
+    let projector = environment.command(projector_port).args(["serve", "--role", "projector"]).spawn().unwrap();
+    assert!(eventually(PATIENCE, || ready(publisher_port)).await);
+    assert!(eventually(PATIENCE, || ready(projector_port)).await);
+
+    let pool = environment.pool().await;
+    let log = EventLog::start(pool.clone(), GroupCommitConfig::default());
+    append_to_store(&log, Uuid::new_v4(), 100).await;
+    assert!(eventually(PATIENCE, || async { projection_lag(projector_port).await == Some(0) }).await);
+
+    for child in [publisher, projector] {
+        terminate(&child);
+        assert!(exit_of(child).await.status.success());
+    }
+    pool.close().await;
+    environment.remove().await;
+}
+
+async fn single_error_line(mut command: Command) -> String {
+    let output = tokio::task::spawn_blocking(move || command.output()).await.unwrap().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line, not a stack of errors: {stderr}");
+    lines[0].to_owned()
+}
+
+#[tokio::test]
+async fn an_unreachable_postgres_is_one_line_naming_it_and_how_to_start_it() {
+    let environment = Environment::new();
+    let mut command = environment.command(free_port());
+    command.env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/dropship").arg("serve");
+    let line = single_error_line(command).await;
+    assert!(line.contains("cannot reach PostgreSQL at postgres://postgres@127.0.0.1:1/dropship"), "{line}");
+    assert!(line.contains("pg_ctlcluster"), "{line}");
+}
+
+#[tokio::test]
+async fn an_unreachable_nats_is_one_line_naming_it_and_how_to_start_it() {
+    let environment = Environment::new();
+    let mut command = environment.command(free_port());
+    command.env("NATS_URL", "nats://127.0.0.1:1").arg("serve");
+    let line = single_error_line(command).await;
+    assert!(line.contains("cannot reach NATS at nats://127.0.0.1:1"), "{line}");
+    assert!(line.contains("nats-server"), "{line}");
+    environment.remove().await;
+}
