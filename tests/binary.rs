@@ -17,13 +17,21 @@ use uuid::Uuid;
 const PATIENCE: Duration = Duration::from_secs(60);
 
 fn database_url(name: &str) -> String {
-    let server = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/dropship".into());
-    let base = server.rsplit_once('/').map_or(server.as_str(), |(base, _)| base).to_owned();
+    let server = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/dropship".into());
+    let base = server
+        .rsplit_once('/')
+        .map_or(server.as_str(), |(base, _)| base)
+        .to_owned();
     format!("{base}/{name}")
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A database and a JetStream namespace of the test's own, removed at the end.
@@ -34,7 +42,10 @@ struct Environment {
 
 impl Environment {
     fn new() -> Self {
-        Self { database: format!("dropship_e2e_{}", Uuid::new_v4().simple()), names: isolated_names() }
+        Self {
+            database: format!("dropship_e2e_{}", Uuid::new_v4().simple()),
+            names: isolated_names(),
+        }
     }
 
     fn command(&self, port: u16) -> Command {
@@ -52,20 +63,33 @@ impl Environment {
     }
 
     async fn pool(&self) -> PgPool {
-        PgPoolOptions::new().connect(&database_url(&self.database)).await.unwrap()
+        PgPoolOptions::new()
+            .connect(&database_url(&self.database))
+            .await
+            .unwrap()
     }
 
     async fn remove(self) {
-        let admin = PgPoolOptions::new().connect(&database_url("postgres")).await.unwrap();
+        let admin = PgPoolOptions::new()
+            .connect(&database_url("postgres"))
+            .await
+            .unwrap();
         let drop = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.database);
-        sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&admin).await.unwrap();
-        let (client, _) = eventlog::jetstream::connect(&testkit::nats_url()).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(drop))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let (client, _) = eventlog::jetstream::connect(&testkit::nats_url())
+            .await
+            .unwrap();
         delete_stream(&client, &self.names).await;
     }
 }
 
 async fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let response = reqwest::get(format!("http://127.0.0.1:{port}{path}")).await.ok()?;
+    let response = reqwest::get(format!("http://127.0.0.1:{port}{path}"))
+        .await
+        .ok()?;
     Some((response.status().as_u16(), response.text().await.ok()?))
 }
 
@@ -74,16 +98,28 @@ async fn ready(port: u16) -> bool {
 }
 
 fn terminate(child: &Child) {
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
 }
 
 async fn exit_of(child: Child) -> Output {
-    tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap()
+    tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 async fn projection_lag(port: u16) -> Option<i64> {
     let (_, metrics) = get(port, "/metrics").await?;
-    metrics.lines().find(|l| l.starts_with("dropship_projection_lag"))?.rsplit(' ').next()?.parse().ok()
+    metrics
+        .lines()
+        .find(|l| l.starts_with("dropship_projection_lag"))?
+        .rsplit(' ')
+        .next()?
+        .parse()
+        .ok()
 }
 
 #[tokio::test]
@@ -91,19 +127,33 @@ async fn serve_creates_its_database_publishes_projects_and_drains_on_sigterm() {
     let environment = Environment::new();
     let port = free_port();
     let child = environment.command(port).arg("serve").spawn().unwrap();
-    assert!(eventually(PATIENCE, || ready(port)).await, "the platform never became ready");
-    assert_eq!(get(port, "/healthz").await.map(|(status, _)| status), Some(200));
+    assert!(
+        eventually(PATIENCE, || ready(port)).await,
+        "the platform never became ready"
+    );
+    assert_eq!(
+        get(port, "/healthz").await.map(|(status, _)| status),
+        Some(200)
+    );
 
     let pool = environment.pool().await;
     let log = EventLog::start(pool.clone(), GroupCommitConfig::default());
     append_to_store(&log, Uuid::new_v4(), 250).await;
     assert!(eventually(PATIENCE, || async { projection_lag(port).await == Some(0) }).await);
-    let projected: i64 = sqlx::query_scalar("SELECT sum(events_total)::bigint FROM store_activity").fetch_one(&pool).await.unwrap();
+    let projected: i64 = sqlx::query_scalar("SELECT sum(events_total)::bigint FROM store_activity")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(projected, 250);
 
     terminate(&child);
     let output = exit_of(child).await;
-    assert!(output.status.success(), "exit {:?}: {}", output.status, String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "exit {:?}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
     pool.close().await;
     environment.remove().await;
 }
@@ -112,17 +162,38 @@ async fn serve_creates_its_database_publishes_projects_and_drains_on_sigterm() {
 async fn split_roles_in_separate_processes_behave_as_all_in_one() {
     let environment = Environment::new();
     let (publisher_port, projector_port) = (free_port(), free_port());
-    let migrate = environment.command(free_port()).arg("migrate").output().unwrap();
-    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
-    let publisher = environment.command(publisher_port).args(["serve", "--role", "publisher"]).spawn().unwrap();
-    let projector = environment.command(projector_port).args(["serve", "--role", "projector"]).spawn().unwrap();
+    let migrate = environment
+        .command(free_port())
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    let publisher = environment
+        .command(publisher_port)
+        .args(["serve", "--role", "publisher"])
+        .spawn()
+        .unwrap();
+    let projector = environment
+        .command(projector_port)
+        .args(["serve", "--role", "projector"])
+        .spawn()
+        .unwrap();
     assert!(eventually(PATIENCE, || ready(publisher_port)).await);
     assert!(eventually(PATIENCE, || ready(projector_port)).await);
 
     let pool = environment.pool().await;
     let log = EventLog::start(pool.clone(), GroupCommitConfig::default());
     append_to_store(&log, Uuid::new_v4(), 100).await;
-    assert!(eventually(PATIENCE, || async { projection_lag(projector_port).await == Some(0) }).await);
+    assert!(
+        eventually(PATIENCE, || async {
+            projection_lag(projector_port).await == Some(0)
+        })
+        .await
+    );
 
     for child in [publisher, projector] {
         terminate(&child);
@@ -133,7 +204,10 @@ async fn split_roles_in_separate_processes_behave_as_all_in_one() {
 }
 
 async fn single_error_line(mut command: Command) -> String {
-    let output = tokio::task::spawn_blocking(move || command.output()).await.unwrap().unwrap();
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8(output.stderr).unwrap();
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -145,9 +219,14 @@ async fn single_error_line(mut command: Command) -> String {
 async fn an_unreachable_postgres_is_one_line_naming_it_and_how_to_start_it() {
     let environment = Environment::new();
     let mut command = environment.command(free_port());
-    command.env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/dropship").arg("serve");
+    command
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/dropship")
+        .arg("serve");
     let line = single_error_line(command).await;
-    assert!(line.contains("cannot reach PostgreSQL at postgres://postgres@127.0.0.1:1/dropship"), "{line}");
+    assert!(
+        line.contains("cannot reach PostgreSQL at postgres://postgres@127.0.0.1:1/dropship"),
+        "{line}"
+    );
     assert!(line.contains("pg_ctlcluster"), "{line}");
 }
 
@@ -157,7 +236,10 @@ async fn an_unreachable_nats_is_one_line_naming_it_and_how_to_start_it() {
     let mut command = environment.command(free_port());
     command.env("NATS_URL", "nats://127.0.0.1:1").arg("serve");
     let line = single_error_line(command).await;
-    assert!(line.contains("cannot reach NATS at nats://127.0.0.1:1"), "{line}");
+    assert!(
+        line.contains("cannot reach NATS at nats://127.0.0.1:1"),
+        "{line}"
+    );
     assert!(line.contains("nats-server"), "{line}");
     environment.remove().await;
 }

@@ -5,8 +5,14 @@
 
 use std::time::Duration;
 
-use eventlog::{EventLog, GroupCommitConfig, Publisher, PublisherConfig, jetstream::{self, Connections, StreamNames}};
-use projections::{Projection, ProjectorConfig, checkpoint, lag, rebuild, run_projector, store_activity::StoreActivity};
+use eventlog::{
+    EventLog, GroupCommitConfig, Publisher, PublisherConfig,
+    jetstream::{self, Connections, StreamNames},
+};
+use projections::{
+    Projection, ProjectorConfig, checkpoint, lag, rebuild, run_projector,
+    store_activity::StoreActivity,
+};
 use sqlx::PgPool;
 use testkit::{PrivateNats, append_to_store, delete_stream, eventually, isolated_names};
 use tokio::task::JoinSet;
@@ -26,21 +32,43 @@ struct Running {
 impl Running {
     async fn start(pool: &PgPool, nats_url: &str) -> Self {
         let nats = jetstream::connect(nats_url).await.unwrap();
-        let mut running = Self { nats, names: isolated_names(), shutdown: CancellationToken::new(), tasks: JoinSet::new() };
+        let mut running = Self {
+            nats,
+            names: isolated_names(),
+            shutdown: CancellationToken::new(),
+            tasks: JoinSet::new(),
+        };
         running.spawn_publisher(pool);
         running.spawn_projector(pool);
         running
     }
 
     fn spawn_publisher(&mut self, pool: &PgPool) {
-        let config = PublisherConfig { leader_retry: Duration::from_millis(200), ..PublisherConfig::new(self.names.clone()) };
-        let publisher = Publisher::new(pool.clone(), self.nats.0.clone(), self.nats.1.clone(), config);
+        let config = PublisherConfig {
+            leader_retry: Duration::from_millis(200),
+            ..PublisherConfig::new(self.names.clone())
+        };
+        let publisher = Publisher::new(
+            pool.clone(),
+            self.nats.0.clone(),
+            self.nats.1.clone(),
+            config,
+        );
         self.tasks.spawn(publisher.run(self.shutdown.clone()));
     }
 
     fn spawn_projector(&mut self, pool: &PgPool) {
-        let config = ProjectorConfig { retry: Duration::from_millis(200), ..ProjectorConfig::new(self.names.clone()) };
-        self.tasks.spawn(run_projector(pool.clone(), self.nats.0.clone(), config, StoreActivity, self.shutdown.clone()));
+        let config = ProjectorConfig {
+            retry: Duration::from_millis(200),
+            ..ProjectorConfig::new(self.names.clone())
+        };
+        self.tasks.spawn(run_projector(
+            pool.clone(),
+            self.nats.0.clone(),
+            config,
+            StoreActivity,
+            self.shutdown.clone(),
+        ));
     }
 
     async fn stop(mut self) {
@@ -65,17 +93,28 @@ async fn projection_matches_log(pool: &PgPool) -> bool {
 }
 
 async fn assert_caught_up(pool: &PgPool) {
-    assert!(eventually(PATIENCE, || projection_matches_log(pool)).await, "store_activity never matched the log");
+    assert!(
+        eventually(PATIENCE, || projection_matches_log(pool)).await,
+        "store_activity never matched the log"
+    );
     assert_eq!(lag(pool, StoreActivity::NAME).await.unwrap(), 0);
 }
 
 #[sqlx::test(migrator = "eventlog::MIGRATOR")]
 async fn the_projection_counts_each_stores_events_and_reports_its_lag(pool: PgPool) {
     let log = EventLog::start(pool.clone(), GroupCommitConfig::default());
-    for (store, count) in [(Uuid::new_v4(), 10), (Uuid::new_v4(), 20), (Uuid::new_v4(), 30)] {
+    for (store, count) in [
+        (Uuid::new_v4(), 10),
+        (Uuid::new_v4(), 20),
+        (Uuid::new_v4(), 30),
+    ] {
         append_to_store(&log, store, count).await;
     }
-    assert_eq!(lag(&pool, StoreActivity::NAME).await.unwrap(), 60, "nothing projected yet");
+    assert_eq!(
+        lag(&pool, StoreActivity::NAME).await.unwrap(),
+        60,
+        "nothing projected yet"
+    );
     let running = Running::start(&pool, &testkit::nats_url()).await;
     assert_caught_up(&pool).await;
     assert_eq!(checkpoint(&pool, StoreActivity::NAME).await.unwrap(), 60);
@@ -94,7 +133,10 @@ async fn a_full_redelivery_of_the_stream_changes_nothing(pool: PgPool) {
     while running.tasks.join_next().await.is_some() {}
     let js = async_nats::jetstream::new(running.nats.0.clone());
     let stream = js.get_stream(&running.names.stream).await.unwrap();
-    stream.delete_consumer(&running.names.consumer_name(StoreActivity::NAME)).await.unwrap();
+    stream
+        .delete_consumer(&running.names.consumer_name(StoreActivity::NAME))
+        .await
+        .unwrap();
     running.shutdown = CancellationToken::new();
     running.spawn_projector(&pool);
     append_to_store(&log, Uuid::new_v4(), 1).await;
@@ -112,13 +154,21 @@ async fn messages_missing_from_the_stream_are_read_from_the_log(pool: PgPool) {
     let nats = jetstream::connect(&testkit::nats_url()).await.unwrap();
     let names = isolated_names();
     let shutdown = CancellationToken::new();
-    let publisher = Publisher::new(pool.clone(), nats.0.clone(), nats.1.clone(), PublisherConfig::new(names.clone()));
+    let publisher = Publisher::new(
+        pool.clone(),
+        nats.0.clone(),
+        nats.1.clone(),
+        PublisherConfig::new(names.clone()),
+    );
     let publishing = tokio::spawn(publisher.run(shutdown.clone()));
     let js = async_nats::jetstream::new(nats.0.clone());
     assert!(
         eventually(PATIENCE, || async {
             match js.get_stream(&names.stream).await {
-                Ok(stream) => stream.get_info().await.is_ok_and(|info| info.state.messages == 30),
+                Ok(stream) => stream
+                    .get_info()
+                    .await
+                    .is_ok_and(|info| info.state.messages == 30),
                 Err(_) => false,
             }
         })
@@ -129,7 +179,13 @@ async fn messages_missing_from_the_stream_are_read_from_the_log(pool: PgPool) {
         stream.delete_message(sequence).await.unwrap();
     }
 
-    let projecting = tokio::spawn(run_projector(pool.clone(), nats.0.clone(), ProjectorConfig::new(names.clone()), StoreActivity, shutdown.clone()));
+    let projecting = tokio::spawn(run_projector(
+        pool.clone(),
+        nats.0.clone(),
+        ProjectorConfig::new(names.clone()),
+        StoreActivity,
+        shutdown.clone(),
+    ));
     assert_caught_up(&pool).await;
     shutdown.cancel();
     publishing.await.unwrap();
@@ -146,7 +202,10 @@ async fn a_rebuild_replaces_a_damaged_read_model_while_the_projector_runs(pool: 
     }
     let running = Running::start(&pool, &testkit::nats_url()).await;
     assert_caught_up(&pool).await;
-    sqlx::query("UPDATE store_activity SET events_total = 0").execute(&pool).await.unwrap();
+    sqlx::query("UPDATE store_activity SET events_total = 0")
+        .execute(&pool)
+        .await
+        .unwrap();
     assert!(!projection_matches_log(&pool).await);
 
     let writer = tokio::spawn({
@@ -155,12 +214,19 @@ async fn a_rebuild_replaces_a_damaged_read_model_while_the_projector_runs(pool: 
     });
     let report = rebuild(&pool, &StoreActivity).await.unwrap();
     writer.await.unwrap();
-    assert!(report.events_replayed >= 400, "replayed {}", report.events_replayed);
+    assert!(
+        report.events_replayed >= 400,
+        "replayed {}",
+        report.events_replayed
+    );
 
     // Writes the live projector makes after the swap land in the rebuilt tables.
     append_to_store(&log, stores[1], 5).await;
     assert_caught_up(&pool).await;
-    let shadow_rows: i64 = sqlx::query_scalar("SELECT count(*)::bigint FROM store_activity_shadow").fetch_one(&pool).await.unwrap();
+    let shadow_rows: i64 = sqlx::query_scalar("SELECT count(*)::bigint FROM store_activity_shadow")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(shadow_rows, 0, "the replaced tables are emptied");
     running.stop().await;
 }
@@ -205,9 +271,21 @@ async fn a_projector_stopped_mid_stream_leaves_rows_and_checkpoint_in_agreement(
     let log = EventLog::start(pool.clone(), GroupCommitConfig::default());
     append_to_store(&log, Uuid::new_v4(), 2000).await;
     let running = Running::start(&pool, &testkit::nats_url()).await;
-    assert!(eventually(PATIENCE, || async { checkpoint(&pool, StoreActivity::NAME).await.unwrap() > 0 }).await);
+    assert!(
+        eventually(PATIENCE, || async {
+            checkpoint(&pool, StoreActivity::NAME).await.unwrap() > 0
+        })
+        .await
+    );
     running.stop().await;
 
-    let applied: i64 = sqlx::query_scalar("SELECT coalesce(sum(events_total), 0)::bigint FROM store_activity").fetch_one(&pool).await.unwrap();
-    assert_eq!(applied, checkpoint(&pool, StoreActivity::NAME).await.unwrap());
+    let applied: i64 =
+        sqlx::query_scalar("SELECT coalesce(sum(events_total), 0)::bigint FROM store_activity")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        applied,
+        checkpoint(&pool, StoreActivity::NAME).await.unwrap()
+    );
 }
