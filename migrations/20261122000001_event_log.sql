@@ -16,8 +16,6 @@ CREATE TABLE events (
     UNIQUE (stream_id, version)
 );
 
-CREATE INDEX events_store_position ON events (store_id, position) WHERE store_id IS NOT NULL;
-
 -- Cross-aggregate uniqueness (email, store slug, SKU in a store): a reservation row
 -- written in the same transaction as the events that claim it.
 CREATE TABLE unique_keys (

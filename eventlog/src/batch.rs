@@ -11,7 +11,7 @@ use std::{
     sync::Arc,
 };
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use schemas::RecordedEvent;
 use sqlx::{PgConnection, Row};
 
@@ -23,11 +23,57 @@ use crate::{
 
 /// Opens an append transaction and takes the log's append lock in the same round trip.
 /// The key spells "dropship" in ASCII.
-pub const BEGIN_APPEND: &str = "BEGIN; SELECT pg_advisory_xact_lock(7237960475384457584)";
+pub const BEGIN_APPEND: &str = "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; \
+                                  SELECT pg_advisory_xact_lock(7237960475384457584)";
 
 /// The result of one request in a batch; `None` when it must wait for the next batch
 /// (it reuses an idempotency key that an earlier request of this batch claims).
 pub type BatchOutcome = Option<Result<AppendOutcome, AppendError>>;
+
+/// Streams known to hold more entries than this are forgotten wholesale.
+const KNOWN_STREAMS_LIMIT: usize = 100_000;
+
+/// What a committer knows of the log from its own commits: the head position and the
+/// latest version and hash of the streams it wrote. A batch whose streams are all known
+/// skips reading them; the insert still checks that the head position is the remembered
+/// one, so another process's append turns into an error, after which this is cleared.
+#[derive(Debug, Default)]
+pub struct KnownHeads {
+    position: Option<i64>,
+    streams: HashMap<String, StreamHead>,
+}
+
+impl KnownHeads {
+    fn covers(&self, requests: &[&AppendRequest]) -> Option<i64> {
+        let position = self.position?;
+        requests
+            .iter()
+            .all(|r| self.streams.contains_key(&r.stream_id))
+            .then_some(position)
+    }
+
+    /// Takes in what a committed batch wrote.
+    pub fn learn(&mut self, written: Written) {
+        if self.streams.len() + written.heads.len() > KNOWN_STREAMS_LIMIT {
+            self.streams.clear();
+        }
+        self.position = Some(written.head_position);
+        self.streams.extend(written.heads);
+    }
+
+    pub fn forget(&mut self) {
+        *self = Self::default();
+    }
+}
+
+/// A batch written but not yet committed: each request's outcome, and what the log's
+/// heads will be once it commits.
+#[derive(Debug)]
+pub struct Written {
+    pub outcomes: Vec<BatchOutcome>,
+    head_position: i64,
+    heads: HashMap<String, StreamHead>,
+}
 
 #[derive(Default)]
 struct Rows {
@@ -45,6 +91,7 @@ struct Rows {
     remembered: Vec<(String, String, Vec<u8>, String)>,
 }
 
+#[derive(Debug, Clone)]
 struct StreamHead {
     version: i32,
     hash: Vec<u8>,
@@ -54,6 +101,8 @@ struct StreamHead {
 /// this batch planned so far.
 struct Plan {
     now: DateTime<Utc>,
+    /// The head position the log had when the batch was planned, checked on insert.
+    head_position: i64,
     next_position: i64,
     heads: HashMap<String, StreamHead>,
     owners: HashMap<UniqueKey, Option<String>>,
@@ -64,26 +113,70 @@ struct Plan {
 }
 
 /// Writes `requests` inside `conn`'s open transaction, which must hold the append lock
-/// (begun with [`BEGIN_APPEND`]). Returns each request's outcome, valid once committed.
+/// (begun with [`BEGIN_APPEND`]). The outcomes are valid once the transaction commits;
+/// only then may `known` learn from the result.
 pub async fn write_batch(
     conn: &mut PgConnection,
     requests: &[&AppendRequest],
-) -> Result<Vec<BatchOutcome>, sqlx::Error> {
-    let mut plan = Plan::load(conn, requests).await?;
+    known: &KnownHeads,
+) -> Result<Written, sqlx::Error> {
+    let mut plan = match known.covers(requests) {
+        Some(head_position) => Plan::from_known(known, requests, head_position),
+        None => Plan::read(conn, requests).await?,
+    };
+    plan.load_reservations(conn, requests).await?;
+    plan.load_idempotency(conn, requests).await?;
     let outcomes = requests.iter().map(|request| plan.admit(request)).collect();
+    let head_position = plan.next_position - 1;
+    let streams_written: HashSet<&str> = plan.rows.stream_id.iter().map(String::as_str).collect();
+    let heads = plan
+        .heads
+        .iter()
+        .filter(|(stream_id, _)| streams_written.contains(stream_id.as_str()))
+        .map(|(stream_id, head)| (stream_id.clone(), head.clone()))
+        .collect();
     plan.write(conn).await?;
-    Ok(outcomes)
+    Ok(Written {
+        outcomes,
+        head_position,
+        heads,
+    })
 }
 
 impl Plan {
-    async fn load(
+    fn new(head_position: i64) -> Self {
+        Self {
+            // Postgres keeps microseconds: the hashed time must be the stored one.
+            now: Utc::now().trunc_subsecs(6),
+            head_position,
+            next_position: head_position + 1,
+            heads: HashMap::new(),
+            owners: HashMap::new(),
+            touched_keys: HashSet::new(),
+            stored_responses: HashMap::new(),
+            claimed_keys: HashSet::new(),
+            rows: Rows::default(),
+        }
+    }
+
+    fn from_known(known: &KnownHeads, requests: &[&AppendRequest], head_position: i64) -> Self {
+        let mut plan = Self::new(head_position);
+        for request in requests {
+            if let Some(head) = known.streams.get(&request.stream_id) {
+                plan.heads.insert(request.stream_id.clone(), head.clone());
+            }
+        }
+        plan
+    }
+
+    async fn read(
         conn: &mut PgConnection,
         requests: &[&AppendRequest],
     ) -> Result<Self, sqlx::Error> {
         let streams: Vec<&str> = requests.iter().map(|r| r.stream_id.as_str()).collect();
         let rows = sqlx::query(
             "SELECT s.stream_id, h.version, h.hash, \
-                    (SELECT coalesce(max(position), 0) FROM events)::bigint AS head, now() AS now \
+                    (SELECT coalesce(max(position), 0) FROM events)::bigint AS head \
              FROM unnest($1::text[]) AS s(stream_id) \
              LEFT JOIN LATERAL (SELECT version, hash FROM events e WHERE e.stream_id = s.stream_id \
                                 ORDER BY version DESC LIMIT 1) h ON true",
@@ -91,27 +184,18 @@ impl Plan {
         .bind(&streams)
         .fetch_all(&mut *conn)
         .await?;
-        let mut plan = Self {
-            now: Utc::now(),
-            next_position: 1,
-            heads: HashMap::new(),
-            owners: HashMap::new(),
-            touched_keys: HashSet::new(),
-            stored_responses: HashMap::new(),
-            claimed_keys: HashSet::new(),
-            rows: Rows::default(),
+        let head_position = match rows.first() {
+            Some(row) => row.try_get::<i64, _>("head")?,
+            None => 0,
         };
+        let mut plan = Self::new(head_position);
         for row in &rows {
-            plan.now = row.try_get("now")?;
-            plan.next_position = row.try_get::<i64, _>("head")? + 1;
             if let Some(version) = row.try_get::<Option<i32>, _>("version")? {
                 let stream_id: String = row.try_get("stream_id")?;
                 let hash: Vec<u8> = row.try_get("hash")?;
                 plan.heads.insert(stream_id, StreamHead { version, hash });
             }
         }
-        plan.load_reservations(conn, requests).await?;
-        plan.load_idempotency(conn, requests).await?;
         Ok(plan)
     }
 
@@ -299,6 +383,8 @@ impl Plan {
         matches!(self.owners.get(key), Some(Some(owner)) if owner != stream_id)
     }
 
+    /// One statement writes everything; the `head` guard fails it when another writer
+    /// moved the log since the batch was planned (a stale [`KnownHeads`]).
     async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         if self.rows.position.is_empty() {
             return Ok(());
@@ -318,12 +404,15 @@ impl Plan {
         let (rem_scope, rem_key, rem_fingerprint, rem_response) = unzip4(rows.remembered);
         let last_position = rows.position.last().copied().unwrap_or_default();
         sqlx::query(
-            "WITH new_events AS ( \
+            "WITH head AS ( \
+                SELECT coalesce(max(position), 0) = $23 AS unchanged FROM events \
+             ), new_events AS ( \
                 INSERT INTO events (position, stream_id, version, event_id, event_type, schema_version, \
                                     store_id, payload, metadata, recorded_at, hash) \
                 SELECT p, s, v, i, t, sv, st, pl, m::jsonb, r, h FROM unnest($1::bigint[], $2::text[], \
                     $3::int[], $4::uuid[], $5::text[], $6::int2[], $7::uuid[], $8::bytea[], $9::text[], \
-                    $10::timestamptz[], $11::bytea[]) AS n(p, s, v, i, t, sv, st, pl, m, r, h) \
+                    $10::timestamptz[], $11::bytea[]) AS n(p, s, v, i, t, sv, st, pl, m, r, h), head \
+                WHERE 1 / head.unchanged::int = 1 \
              ), claimed AS ( \
                 INSERT INTO unique_keys (scope, value, stream_id) \
                 SELECT * FROM unnest($12::text[], $13::text[], $14::text[]) \
@@ -360,6 +449,7 @@ impl Plan {
         .bind(&rem_response)
         .bind(APPENDED_CHANNEL)
         .bind(last_position.to_string())
+        .bind(self.head_position)
         .execute(&mut *conn)
         .await?;
         Ok(())

@@ -5,13 +5,16 @@
 
 use std::{collections::VecDeque, sync::Arc};
 
-use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot};
+use sqlx::{Connection, PgPool, Postgres, pool::PoolConnection};
+use tokio::sync::{
+    mpsc::{self, error::TryRecvError},
+    oneshot,
+};
 use tracing::warn;
 
 use crate::{
     append::{AppendError, AppendOutcome, AppendRequest},
-    batch::{BEGIN_APPEND, BatchOutcome, write_batch},
+    batch::{BEGIN_APPEND, BatchOutcome, KnownHeads, write_batch},
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +33,13 @@ impl Default for GroupCommitConfig {
         }
     }
 }
+
+/// How many times the committer yields without receiving anything before it writes.
+const GATHER_YIELDS: u32 = 8;
+
+/// The committer keeps one connection between batches rather than taking one from the
+/// pool (and pinging it) for every transaction.
+type Held = Option<PoolConnection<Postgres>>;
 
 struct Pending {
     request: AppendRequest,
@@ -70,6 +80,8 @@ impl EventLog {
 
 async fn run_committer(pool: PgPool, mut receiver: mpsc::Receiver<Pending>, max_batch: usize) {
     let mut waiting: VecDeque<Pending> = VecDeque::new();
+    let mut known = KnownHeads::default();
+    let mut connection = Held::default();
     loop {
         if waiting.is_empty() {
             match receiver.recv().await {
@@ -77,33 +89,55 @@ async fn run_committer(pool: PgPool, mut receiver: mpsc::Receiver<Pending>, max_
                 None => return,
             }
         }
-        while waiting.len() < max_batch {
+        // Writers answered by the last batch are waking up to send their next append:
+        // a few yields let them join this batch instead of waiting for the next one.
+        let mut idle_yields = 0;
+        while waiting.len() < max_batch && idle_yields < GATHER_YIELDS {
             match receiver.try_recv() {
                 Ok(pending) => waiting.push_back(pending),
-                Err(_) => break,
+                Err(TryRecvError::Empty) => {
+                    idle_yields += 1;
+                    tokio::task::yield_now().await;
+                }
+                Err(TryRecvError::Disconnected) => break,
             }
         }
         let take = waiting.len().min(max_batch);
         let batch: Vec<Pending> = waiting.drain(..take).collect();
-        for deferred in commit(&pool, batch).await.into_iter().rev() {
+        for deferred in commit(&pool, &mut connection, batch, &mut known)
+            .await
+            .into_iter()
+            .rev()
+        {
             waiting.push_front(deferred);
         }
     }
 }
 
 /// Commits a batch and answers each request; returns those deferred to the next batch.
-async fn commit(pool: &PgPool, batch: Vec<Pending>) -> Vec<Pending> {
+async fn commit(
+    pool: &PgPool,
+    connection: &mut Held,
+    batch: Vec<Pending>,
+    known: &mut KnownHeads,
+) -> Vec<Pending> {
     let requests: Vec<&AppendRequest> = batch.iter().map(|p| &p.request).collect();
-    match try_commit(pool, &requests).await {
+    let mut result = try_commit(pool, connection, &requests, known).await;
+    if result.is_err() {
+        // Most likely another process appended (the known heads were stale): once more,
+        // reading the log afresh.
+        result = try_commit(pool, connection, &requests, known).await;
+    }
+    match result {
         Ok(outcomes) => answer(batch, outcomes),
         Err(error) if batch.len() > 1 => {
-            // Checks under the lock make this rare (a lost connection, a bug): isolate it
-            // so that one request's failure is not every request's.
+            // A lost connection or a request the checks missed: isolate it, so that one
+            // request's failure is not every request's.
             warn!(%error, size = batch.len(), "append batch failed; retrying its appends one by one");
             let mut deferred = Vec::new();
             for pending in batch {
                 let single = [&pending.request];
-                match try_commit(pool, &single).await {
+                match try_commit(pool, connection, &single, known).await {
                     Ok(outcomes) => deferred.extend(answer(vec![pending], outcomes)),
                     Err(error) => {
                         let _ = pending.reply.send(Err(AppendError::Database(error)));
@@ -136,16 +170,35 @@ fn answer(batch: Vec<Pending>, outcomes: Vec<BatchOutcome>) -> Vec<Pending> {
     deferred
 }
 
+/// Commits one batch; on success `known` learns its heads, on failure forgets them all.
 async fn try_commit(
     pool: &PgPool,
+    connection: &mut Held,
     requests: &[&AppendRequest],
+    known: &mut KnownHeads,
 ) -> Result<Vec<BatchOutcome>, Arc<sqlx::Error>> {
-    async {
-        let mut tx = pool.begin_with(BEGIN_APPEND).await?;
-        let outcomes = write_batch(&mut tx, requests).await?;
+    let committed = async {
+        let conn = match connection {
+            Some(conn) => conn,
+            None => connection.insert(pool.acquire().await?),
+        };
+        let mut tx = conn.begin_with(BEGIN_APPEND).await?;
+        let written = write_batch(&mut tx, requests, known).await?;
         tx.commit().await?;
-        Ok(outcomes)
+        Ok(written)
     }
-    .await
-    .map_err(Arc::new)
+    .await;
+    match committed {
+        Ok(mut written) => {
+            let outcomes = std::mem::take(&mut written.outcomes);
+            known.learn(written);
+            Ok(outcomes)
+        }
+        Err(error) => {
+            known.forget();
+            // The connection may be the broken part: take a fresh one next time.
+            *connection = None;
+            Err(Arc::new(error))
+        }
+    }
 }

@@ -303,3 +303,44 @@ async fn metadata_and_store_scope_are_recorded(pool: PgPool) {
     assert_eq!(events[0].metadata, metadata);
     assert_eq!(events[0].event_type, "store.paused");
 }
+
+#[sqlx::test(migrator = "eventlog::MIGRATOR")]
+async fn two_writers_of_one_log_never_trust_stale_heads(pool: PgPool) {
+    // Two committers stand for two processes: each remembers the heads it wrote, which
+    // the other's appends make stale.
+    let (first, second) = (log(pool.clone()), log(pool.clone()));
+    let mut versions = Vec::new();
+    for round in 0..10 {
+        let writer = if round % 2 == 0 { &first } else { &second };
+        versions.push(
+            appended(
+                writer
+                    .append(one_event("shared", ExpectedVersion::Any))
+                    .await,
+            )
+            .version,
+        );
+        appended(
+            writer
+                .append(one_event(&format!("own-{round}"), ExpectedVersion::Any))
+                .await,
+        );
+    }
+    assert_eq!(versions, (1..=10).collect::<Vec<_>>());
+    let stale = second
+        .append(one_event("shared", ExpectedVersion::Exact(9)))
+        .await;
+    assert!(
+        matches!(stale, Err(AppendError::VersionConflict { actual: 10, .. })),
+        "{stale:?}"
+    );
+    assert_eq!(
+        eventlog::verify_stream(&pool, "shared").await.unwrap(),
+        Ok(())
+    );
+    let positions: Vec<i64> = sqlx::query_scalar("SELECT position FROM events ORDER BY position")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(positions, (1..=20).collect::<Vec<_>>());
+}
