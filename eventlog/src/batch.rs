@@ -1,10 +1,14 @@
-//! One group-commit transaction: many appends, each with its own checks and result.
+//! One group-commit batch: many appends, each with its own checks and result.
 //!
-//! Every append transaction first takes one transaction-scoped advisory lock, so appends
-//! commit one batch at a time. Under that lock the checks below (stream versions,
-//! reservations, idempotency keys) are authoritative, positions are `max + 1` (gapless,
-//! and in commit order), and one request's conflict is simply left out of the batch
-//! instead of failing the others.
+//! Every batch writes under one transaction-scoped advisory lock, so batches commit one
+//! at a time: positions are `max + 1`, gapless and in commit order. The checks (stream
+//! versions, reservations, idempotency keys) are planned from what was read, and the
+//! write re-checks what could have gone stale: a head position guard, and the unique
+//! constraints on positions, stream versions, reservations and idempotency keys. So a
+//! batch can be written optimistically in one autocommit statement (reads before the
+//! lock), or inside a transaction that took the lock before reading ([`BEGIN_APPEND`]),
+//! where nothing can be stale. One request's conflict is left out of the batch instead
+//! of failing the others.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -105,16 +109,19 @@ struct Plan {
     head_position: i64,
     next_position: i64,
     heads: HashMap<String, StreamHead>,
+    /// Reservations as stored when read.
+    stored_owners: HashMap<UniqueKey, String>,
+    /// Reservations as they stand after the requests planned so far.
     owners: HashMap<UniqueKey, Option<String>>,
-    touched_keys: HashSet<UniqueKey>,
     stored_responses: HashMap<(String, String), (Vec<u8>, serde_json::Value)>,
     claimed_keys: HashSet<(String, String)>,
     rows: Rows,
 }
 
-/// Writes `requests` inside `conn`'s open transaction, which must hold the append lock
-/// (begun with [`BEGIN_APPEND`]). The outcomes are valid once the transaction commits;
-/// only then may `known` learn from the result.
+/// Plans and writes `requests` on `conn`: in autocommit mode the write commits at once
+/// (and fails whole if anything it read went stale); inside a transaction begun with
+/// [`BEGIN_APPEND`] it cannot be stale, and the outcomes hold once that commits. Only
+/// then may `known` learn from the result.
 pub async fn write_batch(
     conn: &mut PgConnection,
     requests: &[&AppendRequest],
@@ -151,8 +158,8 @@ impl Plan {
             head_position,
             next_position: head_position + 1,
             heads: HashMap::new(),
+            stored_owners: HashMap::new(),
             owners: HashMap::new(),
-            touched_keys: HashSet::new(),
             stored_responses: HashMap::new(),
             claimed_keys: HashSet::new(),
             rows: Rows::default(),
@@ -227,7 +234,9 @@ impl Plan {
                 row.try_get::<String, _>("scope")?,
                 row.try_get::<String, _>("value")?,
             );
-            self.owners.insert(key, Some(row.try_get("stream_id")?));
+            let owner: String = row.try_get("stream_id")?;
+            self.owners.insert(key.clone(), Some(owner.clone()));
+            self.stored_owners.insert(key, owner);
         }
         Ok(())
     }
@@ -281,6 +290,15 @@ impl Plan {
             if !self.claimed_keys.insert(key) {
                 return None;
             }
+        }
+        // A value released earlier in this batch is claimed in the next one, so that
+        // one statement never both deletes and inserts the same reservation.
+        if request
+            .reserve
+            .iter()
+            .any(|key| self.is_released_in_batch(key))
+        {
+            return None;
         }
         Some(self.append(request))
     }
@@ -352,7 +370,6 @@ impl Plan {
         for key in &request.reserve {
             self.owners
                 .insert(key.clone(), Some(request.stream_id.clone()));
-            self.touched_keys.insert(key.clone());
         }
         for key in &request.release {
             if self
@@ -361,7 +378,6 @@ impl Plan {
                 .is_some_and(|owner| owner.as_deref() == Some(&request.stream_id))
             {
                 self.owners.insert(key.clone(), None);
-                self.touched_keys.insert(key.clone());
             }
         }
         for (event, hash) in recorded {
@@ -383,29 +399,40 @@ impl Plan {
         matches!(self.owners.get(key), Some(Some(owner)) if owner != stream_id)
     }
 
-    /// One statement writes everything; the `head` guard fails it when another writer
-    /// moved the log since the batch was planned (a stale [`KnownHeads`]).
+    fn is_released_in_batch(&self, key: &UniqueKey) -> bool {
+        matches!(self.owners.get(key), Some(None)) && self.stored_owners.contains_key(key)
+    }
+
+    /// One statement writes everything under the append lock. Its `head` guard fails it
+    /// when the log moved since the batch was planned; new reservations are plain
+    /// inserts, so a value taken meanwhile fails it too.
     async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         if self.rows.position.is_empty() {
             return Ok(());
         }
-        let touched_keys = self.touched_keys;
-        let (claimed, released): (Vec<_>, Vec<_>) = self
-            .owners
-            .into_iter()
-            .filter(|(key, _)| touched_keys.contains(key))
-            .partition(|(_, owner)| owner.is_some());
+        let mut claimed: Vec<(&UniqueKey, &str)> = Vec::new();
+        let mut released: Vec<(&UniqueKey, &str)> = Vec::new();
+        for (key, owner) in &self.owners {
+            match (self.stored_owners.get(key), owner) {
+                (None, Some(owner)) => claimed.push((key, owner)),
+                (Some(stored), None) => released.push((key, stored)),
+                _ => {}
+            }
+        }
         let claimed_scope: Vec<&str> = claimed.iter().map(|(k, _)| k.scope.as_str()).collect();
         let claimed_value: Vec<&str> = claimed.iter().map(|(k, _)| k.value.as_str()).collect();
-        let claimed_owner: Vec<&str> = claimed.iter().filter_map(|(_, o)| o.as_deref()).collect();
+        let claimed_owner: Vec<&str> = claimed.iter().map(|(_, owner)| *owner).collect();
         let released_scope: Vec<&str> = released.iter().map(|(k, _)| k.scope.as_str()).collect();
         let released_value: Vec<&str> = released.iter().map(|(k, _)| k.value.as_str()).collect();
-        let rows = self.rows;
-        let (rem_scope, rem_key, rem_fingerprint, rem_response) = unzip4(rows.remembered);
+        let released_owner: Vec<&str> = released.iter().map(|(_, owner)| *owner).collect();
+        let rows = &self.rows;
+        let (rem_scope, rem_key, rem_fingerprint, rem_response) = unzip4(&rows.remembered);
         let last_position = rows.position.last().copied().unwrap_or_default();
         sqlx::query(
-            "WITH head AS ( \
-                SELECT coalesce(max(position), 0) = $23 AS unchanged FROM events \
+            "WITH lock AS MATERIALIZED ( \
+                SELECT pg_advisory_xact_lock(7237960475384457584) \
+             ), head AS MATERIALIZED ( \
+                SELECT (SELECT coalesce(max(position), 0) FROM events) = $24 AS unchanged FROM lock \
              ), new_events AS ( \
                 INSERT INTO events (position, stream_id, version, event_id, event_type, schema_version, \
                                     store_id, payload, metadata, recorded_at, hash) \
@@ -415,17 +442,18 @@ impl Plan {
                 WHERE 1 / head.unchanged::int = 1 \
              ), claimed AS ( \
                 INSERT INTO unique_keys (scope, value, stream_id) \
-                SELECT * FROM unnest($12::text[], $13::text[], $14::text[]) \
-                ON CONFLICT (scope, value) DO UPDATE SET stream_id = EXCLUDED.stream_id, reserved_at = now() \
+                SELECT c.scope, c.value, c.owner FROM unnest($12::text[], $13::text[], $14::text[]) \
+                    AS c(scope, value, owner), head \
              ), released AS ( \
-                DELETE FROM unique_keys u USING unnest($15::text[], $16::text[]) AS r(scope, value) \
-                WHERE u.scope = r.scope AND u.value = r.value \
+                DELETE FROM unique_keys u \
+                USING unnest($15::text[], $16::text[], $17::text[]) AS r(scope, value, owner), head \
+                WHERE u.scope = r.scope AND u.value = r.value AND u.stream_id = r.owner \
              ), remembered AS ( \
                 INSERT INTO idempotency_keys (scope, key, request_fingerprint, response) \
-                SELECT s, k, f, r::jsonb FROM unnest($17::text[], $18::text[], $19::bytea[], $20::text[]) \
-                    AS i(s, k, f, r) \
+                SELECT s, k, f, r::jsonb FROM unnest($18::text[], $19::text[], $20::bytea[], $21::text[]) \
+                    AS i(s, k, f, r), head \
              ) \
-             SELECT pg_notify($21, $22)",
+             SELECT pg_notify($22, $23) FROM head",
         )
         .bind(&rows.position)
         .bind(&rows.stream_id)
@@ -443,6 +471,7 @@ impl Plan {
         .bind(&claimed_owner)
         .bind(&released_scope)
         .bind(&released_value)
+        .bind(&released_owner)
         .bind(&rem_scope)
         .bind(&rem_key)
         .bind(&rem_fingerprint)
@@ -472,7 +501,7 @@ impl Rows {
     }
 }
 
-fn unzip4<A, B, C, D>(items: Vec<(A, B, C, D)>) -> (Vec<A>, Vec<B>, Vec<C>, Vec<D>) {
+fn unzip4<A, B, C, D>(items: &[(A, B, C, D)]) -> (Vec<&A>, Vec<&B>, Vec<&C>, Vec<&D>) {
     let mut out = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (a, b, c, d) in items {
         out.0.push(a);

@@ -122,11 +122,11 @@ async fn commit(
     known: &mut KnownHeads,
 ) -> Vec<Pending> {
     let requests: Vec<&AppendRequest> = batch.iter().map(|p| &p.request).collect();
-    let mut result = try_commit(pool, connection, &requests, known).await;
+    let mut result = try_commit(pool, connection, &requests, known, Mode::Optimistic).await;
     if result.is_err() {
-        // Most likely another process appended (the known heads were stale): once more,
-        // reading the log afresh.
-        result = try_commit(pool, connection, &requests, known).await;
+        // Most likely another process appended and what this batch read went stale:
+        // once more, reading under the lock, where nothing can go stale.
+        result = try_commit(pool, connection, &requests, known, Mode::Locked).await;
     }
     match result {
         Ok(outcomes) => answer(batch, outcomes),
@@ -137,7 +137,7 @@ async fn commit(
             let mut deferred = Vec::new();
             for pending in batch {
                 let single = [&pending.request];
-                match try_commit(pool, connection, &single, known).await {
+                match try_commit(pool, connection, &single, known, Mode::Locked).await {
                     Ok(outcomes) => deferred.extend(answer(vec![pending], outcomes)),
                     Err(error) => {
                         let _ = pending.reply.send(Err(AppendError::Database(error)));
@@ -170,22 +170,37 @@ fn answer(batch: Vec<Pending>, outcomes: Vec<BatchOutcome>) -> Vec<Pending> {
     deferred
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Read what the known heads do not cover, then write in one autocommit statement
+    /// that fails whole if anything read went stale: one round trip when all is known.
+    Optimistic,
+    /// Take the append lock, read, write, commit: slower, never stale.
+    Locked,
+}
+
 /// Commits one batch; on success `known` learns its heads, on failure forgets them all.
 async fn try_commit(
     pool: &PgPool,
     connection: &mut Held,
     requests: &[&AppendRequest],
     known: &mut KnownHeads,
+    mode: Mode,
 ) -> Result<Vec<BatchOutcome>, Arc<sqlx::Error>> {
     let committed = async {
         let conn = match connection {
             Some(conn) => conn,
             None => connection.insert(pool.acquire().await?),
         };
-        let mut tx = conn.begin_with(BEGIN_APPEND).await?;
-        let written = write_batch(&mut tx, requests, known).await?;
-        tx.commit().await?;
-        Ok(written)
+        match mode {
+            Mode::Optimistic => write_batch(conn, requests, known).await,
+            Mode::Locked => {
+                let mut tx = conn.begin_with(BEGIN_APPEND).await?;
+                let written = write_batch(&mut tx, requests, &KnownHeads::default()).await?;
+                tx.commit().await?;
+                Ok(written)
+            }
+        }
     }
     .await;
     match committed {
