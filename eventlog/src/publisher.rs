@@ -4,13 +4,19 @@
 //! deduplication absorbs; before publishing, the leader resumes from what the stream
 //! really holds, because NATS may have lost acknowledged messages in a crash.
 
-use std::{future::IntoFuture, time::Duration};
+use std::{
+    future::{Future, IntoFuture},
+    pin::Pin,
+    time::Duration,
+};
 
-use async_nats::jetstream::{self, stream::Stream};
+use async_nats::jetstream::{self, context::PublishError, publish::PublishAck, stream::Stream};
 use bytes::Bytes;
 use futures::future::try_join_all;
+use schemas::RecordedEvent;
 use sqlx::{Connection, PgConnection, PgPool, postgres::PgListener};
 use thiserror::Error;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -48,6 +54,8 @@ enum LeadError {
     Postgres(#[from] sqlx::Error),
     #[error("jetstream: {0}")]
     JetStream(String),
+    #[error("the log reader stopped: {0}")]
+    Reader(#[from] tokio::task::JoinError),
     #[error("the leader lock connection was lost")]
     LostLeadership,
     #[error("an event cannot be encoded: {0}")]
@@ -56,6 +64,14 @@ enum LeadError {
 
 fn jetstream_error(error: impl std::fmt::Display) -> LeadError {
     LeadError::JetStream(error.to_string())
+}
+
+type Acks = Pin<Box<dyn Future<Output = Result<Vec<PublishAck>, PublishError>> + Send>>;
+
+/// A batch sent to JetStream whose acks are still to come.
+struct InFlight {
+    acks: Acks,
+    last: i64,
 }
 
 pub struct Publisher {
@@ -131,28 +147,45 @@ impl Publisher {
         lease: &mut PgConnection,
         shutdown: &CancellationToken,
     ) -> Result<(), LeadError> {
-        let js = jetstream::new(self.client.clone());
+        // Two batches' acks are outstanding at once (one sent, one awaited): the ack
+        // window must hold both, or sending would wait for acks nobody awaits yet.
+        let ack_window = usize::try_from(self.config.batch_size).unwrap_or(1) * 2 + 1;
+        let js = jetstream::context::ContextBuilder::new()
+            .max_ack_inflight(ack_window)
+            .build(self.client.clone());
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(APPENDED_CHANNEL).await?;
         let mut seen_connections = self.connections.count();
         let mut position = self.resume_position(&js).await?;
+        // Three batches move at once: one is read from the log while the one before it
+        // is sent and the acks of the one before that are awaited. The checkpoint only
+        // ever moves past acknowledged events.
+        let mut next = self.read_ahead(position);
+        let mut in_flight: Option<InFlight> = None;
         loop {
             if shutdown.is_cancelled() {
-                return Ok(());
+                return self.settle(in_flight).await;
             }
             if self.connections.count() != seen_connections {
+                self.settle(in_flight.take()).await?;
                 seen_connections = self.connections.count();
                 position = self.resume_position(&js).await?;
+                next = self.read_ahead(position);
             }
             lease.ping().await.map_err(|_| LeadError::LostLeadership)?;
-            let events = read_after(&self.pool, position, self.config.batch_size).await?;
+            let events = next
+                .await
+                .map_err(|e| LeadError::JetStream(e.to_string()))??;
             let Some(last) = events.last().map(|e| e.position) else {
+                self.settle(in_flight.take()).await?;
                 tokio::select! {
                     _ = shutdown.cancelled() => return Ok(()),
                     _ = tokio::time::timeout(self.config.idle_poll, listener.recv()) => {}
                 }
+                next = self.read_ahead(position);
                 continue;
             };
+            next = self.read_ahead(last);
             let mut acks = Vec::with_capacity(events.len());
             for event in &events {
                 let ack = js
@@ -163,14 +196,31 @@ impl Publisher {
                     )
                     .await
                     .map_err(jetstream_error)?;
-                acks.push(ack);
+                acks.push(ack.into_future());
             }
-            try_join_all(acks.into_iter().map(IntoFuture::into_future))
-                .await
-                .map_err(jetstream_error)?;
-            save_checkpoint(&self.pool, &self.config.names.stream, last).await?;
+            let sent = InFlight {
+                acks: Box::pin(try_join_all(acks)),
+                last,
+            };
+            self.settle(in_flight.replace(sent)).await?;
             position = last;
         }
+    }
+
+    fn read_ahead(&self, after: i64) -> JoinHandle<Result<Vec<RecordedEvent>, sqlx::Error>> {
+        let pool = self.pool.clone();
+        let batch_size = self.config.batch_size;
+        tokio::spawn(async move { read_after(&pool, after, batch_size).await })
+    }
+
+    /// Awaits a sent batch's acks, then records it as published.
+    async fn settle(&self, in_flight: Option<InFlight>) -> Result<(), LeadError> {
+        let Some(batch) = in_flight else {
+            return Ok(());
+        };
+        batch.acks.await.map_err(jetstream_error)?;
+        save_checkpoint(&self.pool, &self.config.names.stream, batch.last).await?;
+        Ok(())
     }
 
     /// Where publishing resumes: after the last event the stream really holds. Behind

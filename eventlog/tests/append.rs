@@ -351,12 +351,19 @@ async fn two_writers_claiming_one_value_at_once_have_exactly_one_winner(pool: Pg
     for round in 0..20 {
         let key = UniqueKey::new("slug", format!("contested-{round}"));
         let (a, b) = tokio::join!(
-            first.append(one_event(&format!("a-{round}"), ExpectedVersion::Any).reserving(key.clone())),
-            second.append(one_event(&format!("b-{round}"), ExpectedVersion::Any).reserving(key.clone())),
+            first.append(
+                one_event(&format!("a-{round}"), ExpectedVersion::Any).reserving(key.clone())
+            ),
+            second.append(
+                one_event(&format!("b-{round}"), ExpectedVersion::Any).reserving(key.clone())
+            ),
         );
         assert!(a.is_ok() != b.is_ok(), "round {round}: {a:?} / {b:?}");
         let loser = if a.is_ok() { b } else { a };
-        assert!(matches!(loser, Err(AppendError::UniqueKeyTaken { .. })), "{loser:?}");
+        assert!(
+            matches!(loser, Err(AppendError::UniqueKeyTaken { .. })),
+            "{loser:?}"
+        );
     }
 }
 
@@ -366,11 +373,16 @@ async fn two_writers_sent_one_idempotency_key_append_once_and_replay_once(pool: 
     for round in 0..20 {
         let key = format!("k-{round}");
         let (a, b) = tokio::join!(
-            first.append(one_event("shared", ExpectedVersion::Any).idempotent(claim(&key, b"same"))),
-            second.append(one_event("shared", ExpectedVersion::Any).idempotent(claim(&key, b"same"))),
+            first
+                .append(one_event("shared", ExpectedVersion::Any).idempotent(claim(&key, b"same"))),
+            second
+                .append(one_event("shared", ExpectedVersion::Any).idempotent(claim(&key, b"same"))),
         );
         let outcomes = [a.unwrap(), b.unwrap()];
-        let replays = outcomes.iter().filter(|o| matches!(o, AppendOutcome::Replayed(_))).count();
+        let replays = outcomes
+            .iter()
+            .filter(|o| matches!(o, AppendOutcome::Replayed(_)))
+            .count();
         assert_eq!(replays, 1, "round {round}: {outcomes:?}");
     }
     assert_eq!(read_stream(&pool, "shared", 1).await.unwrap().len(), 20);
@@ -380,9 +392,16 @@ async fn two_writers_sent_one_idempotency_key_append_once_and_replay_once(pool: 
 async fn a_value_released_and_claimed_in_one_batch_changes_hands(pool: PgPool) {
     let log = log(pool);
     let slug = UniqueKey::new("store_slug", "hand-me-down");
-    appended(log.append(one_event("giver", ExpectedVersion::Any).reserving(slug.clone())).await);
+    appended(
+        log.append(one_event("giver", ExpectedVersion::Any).reserving(slug.clone()))
+            .await,
+    );
     for round in 0..10 {
-        let (giver, taker) = if round % 2 == 0 { ("giver", "taker") } else { ("taker", "giver") };
+        let (giver, taker) = if round % 2 == 0 {
+            ("giver", "taker")
+        } else {
+            ("taker", "giver")
+        };
         let (released, claimed) = tokio::join!(
             log.append(one_event(giver, ExpectedVersion::Any).releasing(slug.clone())),
             log.append(one_event(taker, ExpectedVersion::Any).reserving(slug.clone())),
