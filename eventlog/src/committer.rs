@@ -84,9 +84,13 @@ async fn run_committer(pool: PgPool, mut receiver: mpsc::Receiver<Pending>, max_
     let mut connection = Held::default();
     loop {
         if waiting.is_empty() {
-            match receiver.recv().await {
-                Some(pending) => waiting.push_back(pending),
-                None => return,
+            tokio::select! {
+                pending = receiver.recv() => match pending {
+                    Some(pending) => waiting.push_back(pending),
+                    None => return,
+                },
+                // `PgPool::close` waits for every connection, the held one included.
+                _ = pool.close_event() => return,
             }
         }
         // Writers answered by the last batch are waking up to send their next append:

@@ -410,3 +410,18 @@ async fn a_value_released_and_claimed_in_one_batch_changes_hands(pool: PgPool) {
         appended(claimed);
     }
 }
+
+#[sqlx::test(migrator = "eventlog::MIGRATOR")]
+async fn closing_the_pool_stops_the_committer_instead_of_waiting_for_it(pool: PgPool) {
+    let log = log(pool.clone());
+    appended(log.append(one_event("s-close", ExpectedVersion::Any)).await);
+    // The committer holds a connection between batches; close must not wait on it forever.
+    tokio::time::timeout(std::time::Duration::from_secs(30), pool.close())
+        .await
+        .expect("the pool closes");
+    assert!(
+        log.append(one_event("s-close", ExpectedVersion::Any))
+            .await
+            .is_err()
+    );
+}
