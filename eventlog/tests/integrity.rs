@@ -22,6 +22,11 @@ async fn stream_of(pool: &PgPool, stream: &str, events: usize) {
     }
 }
 
+/// Edits the log behind the platform's back, as an intruder with database access would.
+async fn tamper(pool: &PgPool, statement: &'static str) {
+    sqlx::query(statement).execute(pool).await.unwrap();
+}
+
 #[sqlx::test(migrator = "eventlog::MIGRATOR")]
 async fn an_untouched_stream_verifies(pool: PgPool) {
     stream_of(&pool, "chain", 5).await;
@@ -51,10 +56,7 @@ async fn an_edited_payload_breaks_the_chain_at_that_event(pool: PgPool) {
 #[sqlx::test(migrator = "eventlog::MIGRATOR")]
 async fn edited_metadata_breaks_the_chain(pool: PgPool) {
     stream_of(&pool, "chain", 3).await;
-    sqlx::query("UPDATE events SET metadata = jsonb_set(metadata, '{actor}', '\"intruder\"') WHERE stream_id = 'chain' AND version = 2")
-        .execute(&pool)
-        .await
-        .unwrap();
+    tamper(&pool, "UPDATE events SET metadata = jsonb_set(metadata, '{actor}', '\"intruder\"') WHERE stream_id = 'chain' AND version = 2").await;
     assert_eq!(
         verify_stream(&pool, "chain").await.unwrap(),
         Err(ChainBreak::Altered { version: 2 })
@@ -64,10 +66,11 @@ async fn edited_metadata_breaks_the_chain(pool: PgPool) {
 #[sqlx::test(migrator = "eventlog::MIGRATOR")]
 async fn a_removed_event_is_detected(pool: PgPool) {
     stream_of(&pool, "chain", 5).await;
-    sqlx::query("DELETE FROM events WHERE stream_id = 'chain' AND version = 2")
-        .execute(&pool)
-        .await
-        .unwrap();
+    tamper(
+        &pool,
+        "DELETE FROM events WHERE stream_id = 'chain' AND version = 2",
+    )
+    .await;
     assert_eq!(
         verify_stream(&pool, "chain").await.unwrap(),
         Err(ChainBreak::MissingVersion {
@@ -80,10 +83,11 @@ async fn a_removed_event_is_detected(pool: PgPool) {
 #[sqlx::test(migrator = "eventlog::MIGRATOR")]
 async fn a_removed_and_renumbered_event_still_breaks_the_chain(pool: PgPool) {
     stream_of(&pool, "chain", 4).await;
-    sqlx::query("DELETE FROM events WHERE stream_id = 'chain' AND version = 2")
-        .execute(&pool)
-        .await
-        .unwrap();
+    tamper(
+        &pool,
+        "DELETE FROM events WHERE stream_id = 'chain' AND version = 2",
+    )
+    .await;
     sqlx::query(
         "UPDATE events SET version = version - 1 WHERE stream_id = 'chain' AND version > 2",
     )
@@ -147,10 +151,7 @@ async fn a_snapshot_is_taken_every_n_events_and_loading_from_it_matches_a_full_f
         "3 events since the snapshot: no new one yet"
     );
     let full = load::<NameLengths>(&pool, "snap", i32::MAX).await;
-    sqlx::query("DELETE FROM snapshots")
-        .execute(&pool)
-        .await
-        .unwrap();
+    tamper(&pool, "DELETE FROM snapshots").await;
     let without_snapshot = load::<NameLengths>(&pool, "snap", i32::MAX).await.unwrap();
     assert_eq!(from_snapshot, without_snapshot);
     assert_eq!(full.unwrap(), without_snapshot);
@@ -161,10 +162,7 @@ async fn a_snapshot_is_taken_every_n_events_and_loading_from_it_matches_a_full_f
 async fn an_unreadable_snapshot_falls_back_to_the_events(pool: PgPool) {
     stream_of(&pool, "snap", 6).await;
     load::<NameLengths>(&pool, "snap", 5).await.unwrap();
-    sqlx::query("UPDATE snapshots SET state = '\\xffffffff'")
-        .execute(&pool)
-        .await
-        .unwrap();
+    tamper(&pool, "UPDATE snapshots SET state = '\\xffffffff'").await;
     let loaded = load::<NameLengths>(&pool, "snap", 100).await.unwrap();
     assert_eq!((loaded.version, loaded.state.events), (6, 6));
 }
