@@ -118,22 +118,37 @@ struct Plan {
     rows: Rows,
 }
 
-/// Plans and writes `requests` on `conn`: in autocommit mode the write commits at once
-/// (and fails whole if anything it read went stale); inside a transaction begun with
-/// [`BEGIN_APPEND`] it cannot be stale, and the outcomes hold once that commits. Only
-/// then may `known` learn from the result.
+/// Whether what a batch reads can be stale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    /// Inside a transaction begun with [`BEGIN_APPEND`]: nothing can change meanwhile.
+    UnderLock,
+    /// Before the lock (autocommit): the write re-checks what it relied on, but a
+    /// refusal (a version conflict, a taken value) may rest on stale data and is not
+    /// given; the batch is then left unwritten, to be retried under the lock.
+    Optimistic,
+}
+
+/// Plans and writes `requests` on `conn`. Optimistic writes commit at once (and fail
+/// whole if anything they read went stale); under the lock the outcomes hold once the
+/// transaction commits. Only then may `known` learn from the result. `None`: an
+/// optimistic batch that would refuse a request, unwritten.
 pub async fn write_batch(
     conn: &mut PgConnection,
     requests: &[&AppendRequest],
     known: &KnownHeads,
-) -> Result<Written, sqlx::Error> {
+    reads: Reads,
+) -> Result<Option<Written>, sqlx::Error> {
     let mut plan = match known.covers(requests) {
         Some(head_position) => Plan::from_known(known, requests, head_position),
         None => Plan::read(conn, requests).await?,
     };
     plan.load_reservations(conn, requests).await?;
     plan.load_idempotency(conn, requests).await?;
-    let outcomes = requests.iter().map(|request| plan.admit(request)).collect();
+    let outcomes: Vec<BatchOutcome> = requests.iter().map(|request| plan.admit(request)).collect();
+    if reads == Reads::Optimistic && outcomes.iter().any(may_rest_on_stale_reads) {
+        return Ok(None);
+    }
     let head_position = plan.next_position - 1;
     let streams_written: HashSet<&str> = plan.rows.stream_id.iter().map(String::as_str).collect();
     let heads = plan
@@ -143,11 +158,22 @@ pub async fn write_batch(
         .map(|(stream_id, head)| (stream_id.clone(), head.clone()))
         .collect();
     plan.write(conn).await?;
-    Ok(Written {
+    Ok(Some(Written {
         outcomes,
         head_position,
         heads,
-    })
+    }))
+}
+
+/// Stored idempotency responses are never removed, so a replay is never stale; versions
+/// and reservations may have moved since they were read.
+fn may_rest_on_stale_reads(outcome: &BatchOutcome) -> bool {
+    matches!(
+        outcome,
+        Some(Err(
+            AppendError::VersionConflict { .. } | AppendError::UniqueKeyTaken { .. }
+        ))
+    )
 }
 
 impl Plan {

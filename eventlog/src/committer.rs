@@ -14,7 +14,7 @@ use tracing::warn;
 
 use crate::{
     append::{AppendError, AppendOutcome, AppendRequest},
-    batch::{BEGIN_APPEND, BatchOutcome, KnownHeads, write_batch},
+    batch::{BEGIN_APPEND, BatchOutcome, KnownHeads, Reads, write_batch},
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -126,12 +126,12 @@ async fn commit(
     known: &mut KnownHeads,
 ) -> Vec<Pending> {
     let requests: Vec<&AppendRequest> = batch.iter().map(|p| &p.request).collect();
-    let mut result = try_commit(pool, connection, &requests, known, Mode::Optimistic).await;
-    if result.is_err() {
-        // Most likely another process appended and what this batch read went stale:
-        // once more, reading under the lock, where nothing can go stale.
-        result = try_commit(pool, connection, &requests, known, Mode::Locked).await;
-    }
+    let result = match try_commit(pool, connection, &requests, known, Mode::Optimistic).await {
+        Ok(Some(outcomes)) => Ok(outcomes),
+        // Failed (most likely another process appended and what the batch read went
+        // stale) or left unwritten (a refusal to confirm): once more under the lock.
+        _ => locked_commit(pool, connection, &requests, known).await,
+    };
     match result {
         Ok(outcomes) => answer(batch, outcomes),
         Err(error) if batch.len() > 1 => {
@@ -141,7 +141,7 @@ async fn commit(
             let mut deferred = Vec::new();
             for pending in batch {
                 let single = [&pending.request];
-                match try_commit(pool, connection, &single, known, Mode::Locked).await {
+                match locked_commit(pool, connection, &single, known).await {
                     Ok(outcomes) => deferred.extend(answer(vec![pending], outcomes)),
                     Err(error) => {
                         let _ = pending.reply.send(Err(AppendError::Database(error)));
@@ -183,24 +183,39 @@ enum Mode {
     Locked,
 }
 
-/// Commits one batch; on success `known` learns its heads, on failure forgets them all.
+/// Reads under the lock give every outcome; should one ever be missing, the requests
+/// wait for the next batch rather than go unanswered.
+async fn locked_commit(
+    pool: &PgPool,
+    connection: &mut Held,
+    requests: &[&AppendRequest],
+    known: &mut KnownHeads,
+) -> Result<Vec<BatchOutcome>, Arc<sqlx::Error>> {
+    let outcomes = try_commit(pool, connection, requests, known, Mode::Locked).await?;
+    Ok(outcomes.unwrap_or_else(|| requests.iter().map(|_| None).collect()))
+}
+
+/// Commits one batch; on success `known` learns its heads, otherwise forgets them all.
+/// `None`: left unwritten (see [`Reads::Optimistic`]).
 async fn try_commit(
     pool: &PgPool,
     connection: &mut Held,
     requests: &[&AppendRequest],
     known: &mut KnownHeads,
     mode: Mode,
-) -> Result<Vec<BatchOutcome>, Arc<sqlx::Error>> {
+) -> Result<Option<Vec<BatchOutcome>>, Arc<sqlx::Error>> {
     let committed = async {
         let conn = match connection {
             Some(conn) => conn,
             None => connection.insert(pool.acquire().await?),
         };
         match mode {
-            Mode::Optimistic => write_batch(conn, requests, known).await,
+            Mode::Optimistic => write_batch(conn, requests, known, Reads::Optimistic).await,
             Mode::Locked => {
                 let mut tx = conn.begin_with(BEGIN_APPEND).await?;
-                let written = write_batch(&mut tx, requests, &KnownHeads::default()).await?;
+                let written =
+                    write_batch(&mut tx, requests, &KnownHeads::default(), Reads::UnderLock)
+                        .await?;
                 tx.commit().await?;
                 Ok(written)
             }
@@ -208,10 +223,15 @@ async fn try_commit(
     }
     .await;
     match committed {
-        Ok(mut written) => {
+        Ok(None) => {
+            // A refusal might rest on what this committer remembered.
+            known.forget();
+            Ok(None)
+        }
+        Ok(Some(mut written)) => {
             let outcomes = std::mem::take(&mut written.outcomes);
             known.learn(written);
-            Ok(outcomes)
+            Ok(Some(outcomes))
         }
         Err(error) => {
             known.forget();

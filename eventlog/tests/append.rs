@@ -425,3 +425,43 @@ async fn closing_the_pool_stops_the_committer_instead_of_waiting_for_it(pool: Pg
             .is_err()
     );
 }
+
+#[sqlx::test(migrator = "eventlog::MIGRATOR")]
+async fn a_writer_that_remembers_an_old_version_still_accepts_the_current_one(pool: PgPool) {
+    let (first, second) = (log(pool.clone()), log(pool.clone()));
+    appended(
+        first
+            .append(one_event("moved", ExpectedVersion::NoStream))
+            .await,
+    );
+    // The second writer moves the stream on; the first still remembers version 1.
+    appended(
+        second
+            .append(one_event("moved", ExpectedVersion::Exact(1)))
+            .await,
+    );
+    let current = first
+        .append(one_event("moved", ExpectedVersion::Exact(2)))
+        .await;
+    assert_eq!(
+        appended(current).version,
+        3,
+        "no conflict made up from a remembered head"
+    );
+    let slug = UniqueKey::new("slug", "passed-on");
+    appended(
+        first
+            .append(one_event("owner", ExpectedVersion::Any).reserving(slug.clone()))
+            .await,
+    );
+    appended(
+        second
+            .append(one_event("owner", ExpectedVersion::Any).releasing(slug.clone()))
+            .await,
+    );
+    appended(
+        first
+            .append(one_event("heir", ExpectedVersion::Any).reserving(slug))
+            .await,
+    );
+}

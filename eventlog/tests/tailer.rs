@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use eventlog::{
     AppendRequest, BEGIN_APPEND, EventLog, ExpectedVersion, GroupCommitConfig, KnownHeads,
-    NewEvent, read_after, write_batch,
+    NewEvent, Reads, read_after, write_batch,
 };
 use futures::future::join_all;
 use sqlx::PgPool;
@@ -47,10 +47,18 @@ async fn the_tailer_never_moves_past_an_append_whose_transaction_is_open(pool: P
         ExpectedVersion::NoStream,
         vec![NewEvent::new(sized_event(8))],
     );
-    let slow_outcome = write_batch(&mut held, &[&slow], &KnownHeads::default())
-        .await
-        .unwrap();
-    assert!(matches!(slow_outcome.outcomes[0], Some(Ok(_))));
+    let slow_outcome = write_batch(
+        &mut held,
+        &[&slow],
+        &KnownHeads::default(),
+        Reads::UnderLock,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        slow_outcome.expect("written under the lock").outcomes[0],
+        Some(Ok(_))
+    ));
 
     // Later appends arrive meanwhile from other writers.
     let writer = log.clone();
