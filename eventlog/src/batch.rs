@@ -31,7 +31,8 @@ pub const BEGIN_APPEND: &str = "BEGIN; SET LOCAL plan_cache_mode = force_generic
                                   SELECT pg_advisory_xact_lock(7237960475384457584)";
 
 /// The result of one request in a batch; `None` when it must wait for the next batch
-/// (it reuses an idempotency key that an earlier request of this batch claims).
+/// (it reuses an idempotency key an earlier request of the batch claims, or claims a
+/// value an earlier request releases).
 pub type BatchOutcome = Option<Result<AppendOutcome, AppendError>>;
 
 /// Streams known to hold more entries than this are forgotten wholesale.
