@@ -224,14 +224,24 @@ async fn append(pool: &PgPool, writers: u64, total: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_until_reached(
-    target: i64,
+/// Starts a role, times it until `position` reaches the log head as it was at the
+/// start, then stops it. Returns the events caught up on and the time it took.
+async fn time_catch_up(
+    pool: &PgPool,
+    role: impl FnOnce(CancellationToken) -> tokio::task::JoinHandle<()>,
     mut position: impl AsyncFnMut() -> anyhow::Result<i64>,
-) -> anyhow::Result<()> {
-    while position().await? < target {
+) -> anyhow::Result<(u64, Duration)> {
+    let head = head_position(pool).await?;
+    let shutdown = CancellationToken::new();
+    let started = Instant::now();
+    let task = role(shutdown.clone());
+    while position().await? < head {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Ok(())
+    let elapsed = started.elapsed();
+    shutdown.cancel();
+    task.await?;
+    Ok((u64::try_from(head)?, elapsed))
 }
 
 async fn publish(
@@ -240,29 +250,16 @@ async fn publish(
     connections: jetstream::Connections,
     names: &StreamNames,
 ) -> anyhow::Result<()> {
-    let head = head_position(pool).await?;
-    let shutdown = CancellationToken::new();
-    let started = Instant::now();
-    let publisher = Publisher::new(
-        pool.clone(),
-        client.clone(),
-        connections,
-        PublisherConfig::new(names.clone()),
-    );
-    let task = tokio::spawn(publisher.run(shutdown.clone()));
-    wait_until_reached(head, async || {
-        Ok(publisher_checkpoint(pool, &names.stream).await?)
-    })
+    let config = PublisherConfig::new(names.clone());
+    let batch = config.batch_size;
+    let publisher = Publisher::new(pool.clone(), client.clone(), connections, config);
+    let (events, elapsed) = time_catch_up(
+        pool,
+        |shutdown| tokio::spawn(publisher.run(shutdown)),
+        async || Ok(publisher_checkpoint(pool, &names.stream).await?),
+    )
     .await?;
-    let elapsed = started.elapsed();
-    shutdown.cancel();
-    task.await?;
-    report(
-        "publish",
-        json!({"batch": PublisherConfig::new(names.clone()).batch_size}),
-        head as u64,
-        elapsed,
-    );
+    report("publish", json!({"batch": batch}), events, elapsed);
     Ok(())
 }
 
@@ -271,29 +268,26 @@ async fn project(
     client: &async_nats::Client,
     names: &StreamNames,
 ) -> anyhow::Result<()> {
-    let head = head_position(pool).await?;
-    let shutdown = CancellationToken::new();
-    let started = Instant::now();
     let config = ProjectorConfig::new(names.clone());
     let batch = config.batch_size;
-    let task = tokio::spawn(run_projector(
-        pool.clone(),
-        client.clone(),
-        config,
-        StoreActivity,
-        shutdown.clone(),
-    ));
-    wait_until_reached(head, async || {
-        Ok(checkpoint(pool, StoreActivity::NAME).await?)
-    })
+    let (events, elapsed) = time_catch_up(
+        pool,
+        |shutdown| {
+            tokio::spawn(run_projector(
+                pool.clone(),
+                client.clone(),
+                config,
+                StoreActivity,
+                shutdown,
+            ))
+        },
+        async || Ok(checkpoint(pool, StoreActivity::NAME).await?),
+    )
     .await?;
-    let elapsed = started.elapsed();
-    shutdown.cancel();
-    task.await?;
     report(
         "project",
         json!({"projection": StoreActivity::NAME, "batch": batch}),
-        head as u64,
+        events,
         elapsed,
     );
     Ok(())

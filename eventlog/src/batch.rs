@@ -58,7 +58,7 @@ impl KnownHeads {
     }
 
     /// Takes in what a committed batch wrote.
-    pub fn learn(&mut self, written: Written) {
+    pub(crate) fn learn(&mut self, written: Written) {
         if self.streams.len() + written.heads.len() > KNOWN_STREAMS_LIMIT {
             self.streams.clear();
         }
@@ -66,7 +66,7 @@ impl KnownHeads {
         self.streams.extend(written.heads);
     }
 
-    pub fn forget(&mut self) {
+    pub(crate) fn forget(&mut self) {
         *self = Self::default();
     }
 }
@@ -102,8 +102,8 @@ struct StreamHead {
     hash: Vec<u8>,
 }
 
-/// What the batch sees: the log as of the lock, plus the effects of the requests of
-/// this batch planned so far.
+/// What the batch sees: the log as read (or remembered), plus the effects of the
+/// requests of this batch planned so far.
 struct Plan {
     now: DateTime<Utc>,
     /// The head position the log had when the batch was planned, checked on insert.

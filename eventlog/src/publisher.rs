@@ -173,9 +173,7 @@ impl Publisher {
                 next = self.read_ahead(position);
             }
             lease.ping().await.map_err(|_| LeadError::LostLeadership)?;
-            let events = next
-                .await
-                .map_err(|e| LeadError::JetStream(e.to_string()))??;
+            let events = next.await??;
             let Some(last) = events.last().map(|e| e.position) else {
                 self.settle(in_flight.take()).await?;
                 tokio::select! {

@@ -72,12 +72,12 @@ async fn latest_snapshot<F: Fold>(
     .fetch_optional(pool)
     .await?;
     let Some(row) = row else { return Ok(None) };
+    let version: i32 = row.try_get("version")?;
     let bytes: Vec<u8> = row.try_get("state")?;
     // An undecodable snapshot is only a lost shortcut: fold from the first event instead.
-    Ok(postcard::from_bytes(&bytes).ok().map(|state| Loaded {
-        state,
-        version: row.try_get("version").unwrap_or_default(),
-    }))
+    Ok(postcard::from_bytes(&bytes)
+        .ok()
+        .map(|state| Loaded { state, version }))
 }
 
 async fn save_snapshot<F: Fold>(

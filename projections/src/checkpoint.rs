@@ -1,20 +1,29 @@
 use sqlx::{PgConnection, PgExecutor};
 
+/// Creates the projection's checkpoint row at 0 unless it exists: once per start, so
+/// that each batch only has to lock it.
+pub(crate) async fn ensure_checkpoint(
+    db: impl PgExecutor<'_>,
+    name: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// Locks the projection's checkpoint row for the rest of the transaction and returns it.
 /// Taking this lock first is what keeps a live batch and a rebuild's swap apart.
 pub(crate) async fn lock_checkpoint(
     conn: &mut PgConnection,
     name: &str,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
-    )
-    .bind(name)
-    .execute(&mut *conn)
-    .await?;
     sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE")
         .bind(name)
-        .fetch_one(&mut *conn)
+        .fetch_one(conn)
         .await
 }
 

@@ -3,11 +3,11 @@
 //! checkpoint lock, catch the shadow up to the live checkpoint and swap the names.
 
 use eventlog::read_after;
-use sqlx::{AssertSqlSafe, PgPool};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
 use thiserror::Error;
 
 use crate::{
-    checkpoint::{advance_checkpoint, lock_checkpoint},
+    checkpoint::{advance_checkpoint, ensure_checkpoint, lock_checkpoint},
     projection::{Projection, Target},
 };
 
@@ -27,22 +27,22 @@ pub struct RebuildReport {
     pub position: i64,
 }
 
+/// Rebuilds one projection. The guard against a second rebuild is a session lock on a
+/// connection of its own, so that however the rebuild ends, the lock ends with it.
 pub async fn rebuild<P: Projection>(
     pool: &PgPool,
     projection: &P,
 ) -> Result<RebuildReport, RebuildError> {
-    let mut guard = pool.acquire().await?;
+    let mut guard = PgConnection::connect_with(&pool.connect_options()).await?;
     let acquired: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
         .bind(format!("dropship-rebuild:{}", P::NAME))
-        .fetch_one(&mut *guard)
+        .fetch_one(&mut guard)
         .await?;
     if !acquired {
         return Err(RebuildError::AlreadyRunning(P::NAME));
     }
     let result = replay_and_swap(pool, projection).await;
-    let _ = sqlx::query("SELECT pg_advisory_unlock_all()")
-        .execute(&mut *guard)
-        .await;
+    let _ = guard.close().await;
     result
 }
 
@@ -69,6 +69,7 @@ async fn replay_and_swap<P: Projection>(
         position = last;
     }
 
+    ensure_checkpoint(pool, P::NAME).await?;
     let mut tx = pool.begin().await?;
     let live = lock_checkpoint(&mut tx, P::NAME).await?;
     while position < live {

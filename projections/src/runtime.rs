@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::{
-    checkpoint::{advance_checkpoint, lock_checkpoint},
+    checkpoint::{advance_checkpoint, ensure_checkpoint, lock_checkpoint},
     projection::{Projection, Target},
 };
 
@@ -75,6 +75,7 @@ async fn consume<P: Projection>(
     projection: &P,
     shutdown: &CancellationToken,
 ) -> Result<(), BoxError> {
+    ensure_checkpoint(pool, P::NAME).await?;
     let js = jetstream::new(client.clone());
     let stream = ensure_stream(&js, &config.names).await?;
     let name = config.names.consumer_name(P::NAME);
@@ -135,18 +136,18 @@ async fn consume<P: Projection>(
 /// Applies the events above the checkpoint and moves it, in one transaction. Positions
 /// are gapless, so a hole means JetStream lost or mangled messages: the whole range is
 /// then read from the log, which is the source of truth.
-pub(crate) async fn apply_batch<P: Projection>(
+async fn apply_batch<P: Projection>(
     pool: &PgPool,
     projection: &P,
     mut events: Vec<RecordedEvent>,
-) -> Result<i64, sqlx::Error> {
+) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     let checkpoint = lock_checkpoint(&mut tx, P::NAME).await?;
     events.retain(|event| event.position > checkpoint);
     events.sort_by_key(|event| event.position);
     events.dedup_by_key(|event| event.position);
     let Some(last) = events.last().map(|event| event.position) else {
-        return Ok(checkpoint);
+        return Ok(());
     };
     if events.len() as i64 != last - checkpoint {
         warn!(
@@ -157,6 +158,5 @@ pub(crate) async fn apply_batch<P: Projection>(
     }
     projection.apply(&mut tx, Target::Live, &events).await?;
     advance_checkpoint(&mut tx, P::NAME, last).await?;
-    tx.commit().await?;
-    Ok(last)
+    tx.commit().await
 }

@@ -74,10 +74,10 @@ pub async fn stream_contents(
     };
     let info = stream.get_info().await.unwrap();
     let mut events = Vec::new();
+    if info.state.messages == 0 {
+        return events;
+    }
     for sequence in info.state.first_sequence..=info.state.last_sequence {
-        if info.state.messages == 0 {
-            break;
-        }
         if let Ok(message) = stream.get_raw_message(sequence).await {
             events.push(RecordedEvent::from_wire(&message.payload).unwrap());
         }
