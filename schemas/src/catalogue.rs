@@ -5,6 +5,7 @@
 
 use crate::{
     error::{DecodeError, EncodeError, decode_exact, encode},
+    merchant::MerchantRegistered,
     store::{
         StoreActivated, StoreCreated, StoreCreatedV1, StoreDeleted, StorePaused, StoreUpdated,
     },
@@ -69,6 +70,7 @@ macro_rules! catalogue {
 }
 
 catalogue! {
+    MerchantRegistered(MerchantRegistered) = "merchant.registered" v 1;
     StoreCreated(StoreCreated) = "store.created" v 2, legacy { 1 => StoreCreatedV1 };
     StoreUpdated(StoreUpdated) = "store.updated" v 1;
     StorePaused(StorePaused) = "store.paused" v 1;

@@ -39,7 +39,8 @@ impl From<StoreCreatedV1> for StoreCreated {
     }
 }
 
-/// `store.updated`: only the fields that changed are set.
+/// `store.updated`: only the fields that changed are set. An empty `niche` or
+/// `description` means the merchant cleared it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreUpdated {
     pub name: Option<String>,

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use chrono::{TimeZone, Utc};
 use schemas::{
     CATALOGUE, Event, EventMetadata, RecordedEvent,
+    merchant::MerchantRegistered,
     store::{
         StoreActivated, StoreCreated, StoreCreatedV1, StoreDeleted, StorePaused, StoreUpdated,
     },
@@ -51,6 +52,10 @@ fn samples() -> Vec<Sample> {
         description: None,
     };
     vec![
+        current(Event::MerchantRegistered(MerchantRegistered {
+            email: "ada@example.com".into(),
+            name: Some("Ada".into()),
+        })),
         current(Event::StoreCreated(created)),
         Sample {
             event_type: "store.created",

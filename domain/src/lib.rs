@@ -1,0 +1,10 @@
+//! The aggregates' rules, with no I/O: each aggregate decides which events a command
+//! produces from its current state (`decide`) and folds events into state (`evolve`).
+//! Everything a rule needs from the outside world (ids, the chosen slug) arrives in the
+//! command, so every rule is a plain function that tests call directly.
+
+pub mod merchant;
+pub mod store;
+mod values;
+
+pub use values::{Currency, Description, DisplayName, Email, InvalidValue, Niche, Slug, StoreName};
