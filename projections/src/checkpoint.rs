@@ -27,16 +27,23 @@ pub(crate) async fn lock_checkpoint(
         .await
 }
 
+/// `NOTIFY` channel announcing `<projection>:<position>` whenever a checkpoint moves
+/// (at commit), so readers waiting for their own writes wake at once.
+pub const CHECKPOINT_CHANNEL: &str = "dropship_projection_checkpoints";
+
 pub(crate) async fn advance_checkpoint(
     conn: &mut PgConnection,
     name: &str,
     position: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1",
+        "WITH moved AS (UPDATE projection_checkpoints SET position = $2, updated_at = now() \
+         WHERE name = $1 RETURNING name, position) \
+         SELECT pg_notify($3, name || ':' || position) FROM moved",
     )
     .bind(name)
     .bind(position)
+    .bind(CHECKPOINT_CHANNEL)
     .execute(&mut *conn)
     .await?;
     Ok(())

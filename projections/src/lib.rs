@@ -7,8 +7,9 @@ mod projection;
 mod rebuild;
 mod runtime;
 pub mod store_activity;
+pub mod stores;
 
-pub use checkpoint::{checkpoint, lag};
+pub use checkpoint::{CHECKPOINT_CHANNEL, checkpoint, lag};
 pub use projection::{Projection, Target};
 pub use rebuild::{RebuildError, RebuildReport, rebuild};
 pub use runtime::{ProjectorConfig, run_projector};

@@ -4,6 +4,7 @@
 mod catalogue;
 mod envelope;
 mod error;
+pub mod api;
 pub mod merchant;
 pub mod store;
 

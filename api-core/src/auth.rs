@@ -1,0 +1,311 @@
+//! Who is calling: a merchant's bearer access token, or one of their API keys with its
+//! scopes. Extractors prove it before a handler runs: [`Reader`] for reads, [`Writer`]
+//! for writes, [`SessionPrincipal`] for what only a logged-in session may do.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    extract::{FromRef, FromRequestParts},
+    http::request::Parts,
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use moka::future::Cache;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{
+    ApiError,
+    tokens::{TokenKeys, TokenKind},
+};
+
+pub const API_KEY_HEADER: &str = "x-api-key";
+const API_KEY_PREFIX: &str = "dsk_";
+/// How much of a key is shown in lists: enough to tell keys apart, useless to an attacker.
+const SHOWN_PREFIX_CHARS: usize = 12;
+
+/// How long this process trusts what it learnt about a session or a key. A logout or
+/// revocation through this process takes effect at once; through another one (split
+/// deployments) within this long.
+const CREDENTIAL_CACHE_TTL: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Read,
+    Write,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "read" => Some(Self::Read),
+            "write" => Some(Self::Write),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    Session { session_id: Uuid },
+    ApiKey { key_id: Uuid, scopes: Arc<[Scope]> },
+}
+
+/// An authenticated merchant and how they proved it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub merchant_id: Uuid,
+    pub credential: Credential,
+}
+
+impl Principal {
+    pub fn allows(&self, scope: Scope) -> bool {
+        match &self.credential {
+            Credential::Session { .. } => true,
+            Credential::ApiKey { scopes, .. } => scopes.contains(&scope),
+        }
+    }
+
+    /// Who to record as the actor of the events this request appends.
+    pub fn actor(&self) -> String {
+        match &self.credential {
+            Credential::Session { .. } => format!("merchant:{}", self.merchant_id),
+            Credential::ApiKey { key_id, .. } => {
+                format!("merchant:{}/api-key:{key_id}", self.merchant_id)
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct ApiKeyGrant {
+    key_id: Uuid,
+    merchant_id: Uuid,
+    scopes: Arc<[Scope]>,
+}
+
+/// A freshly generated API key: `raw` is shown once, `sha256` is what is stored.
+pub struct GeneratedApiKey {
+    pub raw: String,
+    pub prefix: String,
+    pub sha256: Vec<u8>,
+}
+
+pub fn generate_api_key() -> GeneratedApiKey {
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    let raw = format!("{API_KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(secret));
+    GeneratedApiKey {
+        prefix: raw.chars().take(SHOWN_PREFIX_CHARS).collect(),
+        sha256: Sha256::digest(raw.as_bytes()).to_vec(),
+        raw,
+    }
+}
+
+/// Verifies credentials; shared by both APIs through `FromRef`.
+#[derive(Clone)]
+pub struct Authenticator {
+    keys: TokenKeys,
+    pool: PgPool,
+    live_sessions: Cache<Uuid, bool>,
+    api_keys: Cache<Vec<u8>, ApiKeyGrant>,
+}
+
+impl Authenticator {
+    pub fn new(keys: TokenKeys, pool: PgPool) -> Self {
+        Self {
+            keys,
+            pool,
+            live_sessions: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(CREDENTIAL_CACHE_TTL)
+                .build(),
+            api_keys: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(CREDENTIAL_CACHE_TTL)
+                .build(),
+        }
+    }
+
+    pub fn keys(&self) -> &TokenKeys {
+        &self.keys
+    }
+
+    /// Forgets what this process cached about a session it has just revoked.
+    pub async fn forget_session(&self, session_id: Uuid) {
+        self.live_sessions.invalidate(&session_id).await;
+    }
+
+    /// Forgets what this process cached about keys it has just revoked.
+    pub fn forget_api_keys(&self) {
+        self.api_keys.invalidate_all();
+    }
+
+    pub async fn authenticate(&self, parts: &Parts) -> Result<Principal, ApiError> {
+        if let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) {
+            let token = header
+                .to_str()
+                .ok()
+                .and_then(|value| value.strip_prefix("Bearer "))
+                .ok_or(ApiError::Unauthenticated)?;
+            return self.bearer(token.trim()).await;
+        }
+        if let Some(header) = parts.headers.get(API_KEY_HEADER) {
+            let raw = header.to_str().map_err(|_| ApiError::Unauthenticated)?;
+            return self.api_key(raw.trim()).await;
+        }
+        Err(ApiError::Unauthenticated)
+    }
+
+    async fn bearer(&self, token: &str) -> Result<Principal, ApiError> {
+        let claims = self.keys.verify(token, TokenKind::Access)?;
+        let pool = self.pool.clone();
+        let live = self
+            .live_sessions
+            .try_get_with(claims.sid, async move {
+                sqlx::query_scalar::<_, bool>(
+                    "SELECT revoked_at IS NULL FROM auth_sessions WHERE id = $1",
+                )
+                .bind(claims.sid)
+                .fetch_optional(&pool)
+                .await
+                .map(|live| live.unwrap_or(false))
+            })
+            .await
+            .map_err(ApiError::internal)?;
+        if !live {
+            return Err(ApiError::Unauthenticated);
+        }
+        Ok(Principal {
+            merchant_id: claims.sub,
+            credential: Credential::Session {
+                session_id: claims.sid,
+            },
+        })
+    }
+
+    async fn api_key(&self, raw: &str) -> Result<Principal, ApiError> {
+        if !raw.starts_with(API_KEY_PREFIX) {
+            return Err(ApiError::Unauthenticated);
+        }
+        let digest = Sha256::digest(raw.as_bytes()).to_vec();
+        let pool = self.pool.clone();
+        let lookup = digest.clone();
+        let grant = self
+            .api_keys
+            .try_get_with(digest, async move {
+                let row: Option<(Uuid, Uuid, Vec<String>)> = sqlx::query_as(
+                    "SELECT id, merchant_id, scopes FROM api_keys \
+                     WHERE key_sha256 = $1 AND revoked_at IS NULL",
+                )
+                .bind(lookup)
+                .fetch_optional(&pool)
+                .await
+                .map_err(|e| e.to_string())?;
+                let (key_id, merchant_id, scopes) = row.ok_or_else(String::new)?;
+                Ok::<_, String>(ApiKeyGrant {
+                    key_id,
+                    merchant_id,
+                    scopes: scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
+                })
+            })
+            .await
+            .map_err(|error| {
+                if error.is_empty() {
+                    ApiError::Unauthenticated
+                } else {
+                    ApiError::Internal(error.to_string())
+                }
+            })?;
+        Ok(Principal {
+            merchant_id: grant.merchant_id,
+            credential: Credential::ApiKey {
+                key_id: grant.key_id,
+                scopes: grant.scopes,
+            },
+        })
+    }
+}
+
+/// A caller allowed to read (any session, or a key with the `read` scope).
+#[derive(Debug, Clone)]
+pub struct Reader(pub Principal);
+
+/// A caller allowed to write (any session, or a key with the `write` scope).
+#[derive(Debug, Clone)]
+pub struct Writer(pub Principal);
+
+/// A caller with a logged-in session; what only a session may do (logout) needs it.
+#[derive(Debug, Clone)]
+pub struct SessionPrincipal {
+    pub merchant_id: Uuid,
+    pub session_id: Uuid,
+}
+
+async fn scoped<S>(parts: &Parts, state: &S, scope: Scope) -> Result<Principal, ApiError>
+where
+    Authenticator: FromRef<S>,
+{
+    let principal = Authenticator::from_ref(state).authenticate(parts).await?;
+    if principal.allows(scope) {
+        Ok(principal)
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "this API key lacks the `{}` scope",
+            scope.as_str()
+        )))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Reader
+where
+    Authenticator: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        scoped(parts, state, Scope::Read).await.map(Self)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Writer
+where
+    Authenticator: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        scoped(parts, state, Scope::Write).await.map(Self)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SessionPrincipal
+where
+    Authenticator: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let principal = Authenticator::from_ref(state).authenticate(parts).await?;
+        match principal.credential {
+            Credential::Session { session_id } => Ok(Self {
+                merchant_id: principal.merchant_id,
+                session_id,
+            }),
+            Credential::ApiKey { .. } => Err(ApiError::Forbidden(
+                "this needs a logged-in session, not an API key".to_owned(),
+            )),
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! What both HTTP APIs share (DESIGN §7): the response envelope, the error type and its
+//! statuses, extractors that answer in that envelope (JSON bodies, query strings,
+//! pagination), and authentication of bearer tokens and API keys.
+
+pub mod auth;
+mod envelope;
+mod error;
+mod extract;
+pub mod openapi;
+mod pagination;
+pub mod tokens;
+
+pub use envelope::{Data, Listed, data, listed};
+pub use error::{ApiError, FieldError, api_fallback, normalise_rejections};
+pub use extract::{ApiJson, ApiQuery, resource_id};
+pub use pagination::PageRequest;

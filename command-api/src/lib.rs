@@ -1,0 +1,23 @@
+//! The write side over HTTP (DESIGN §1): accounts and credentials, and the commands of
+//! each aggregate — authenticate, parse into value objects, load, decide, append.
+
+mod api_keys;
+mod auth;
+mod fields;
+mod preconditions;
+mod state;
+mod stores;
+mod write;
+
+pub use auth::LoginLimits;
+pub use state::CommandState;
+use utoipa_axum::router::OpenApiRouter;
+
+/// Every command route, each documented where it is mounted.
+pub fn router(state: CommandState) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .merge(auth::router())
+        .merge(api_keys::router())
+        .merge(stores::router())
+        .with_state(state)
+}

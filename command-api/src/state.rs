@@ -1,0 +1,40 @@
+use api_core::auth::Authenticator;
+use axum::extract::FromRef;
+use eventlog::EventLog;
+use sqlx::PgPool;
+
+use crate::auth::LoginLimits;
+
+/// Events between snapshots of an aggregate's state.
+const SNAPSHOT_EVERY: i32 = 100;
+
+#[derive(Clone)]
+pub struct CommandState {
+    pub(crate) log: EventLog,
+    pub(crate) authenticator: Authenticator,
+    pub(crate) login_limits: LoginLimits,
+}
+
+impl CommandState {
+    pub fn new(log: EventLog, authenticator: Authenticator, login_limits: LoginLimits) -> Self {
+        Self {
+            log,
+            authenticator,
+            login_limits,
+        }
+    }
+
+    pub(crate) fn pool(&self) -> &PgPool {
+        self.log.pool()
+    }
+
+    pub(crate) fn snapshot_every(&self) -> i32 {
+        SNAPSHOT_EVERY
+    }
+}
+
+impl FromRef<CommandState> for Authenticator {
+    fn from_ref(state: &CommandState) -> Self {
+        state.authenticator.clone()
+    }
+}

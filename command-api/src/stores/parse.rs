@@ -1,0 +1,96 @@
+//! Request bodies into the domain's value objects, with every field at fault reported.
+
+use api_core::{ApiError, FieldError};
+
+use crate::fields::Fields;
+use domain::{Currency, Description, InvalidValue, Niche, StoreName, store::Change};
+use schemas::api::stores::{CreateStoreRequest, UpdateStoreRequest};
+
+pub struct NewStore {
+    pub name: StoreName,
+    pub niche: Option<Niche>,
+    pub description: Option<Description>,
+    pub currency: Currency,
+}
+
+pub struct StoreChanges {
+    pub name: Option<StoreName>,
+    pub niche: Change<Niche>,
+    pub description: Change<Description>,
+}
+
+/// An optional text field where empty means absent.
+fn optional<T>(
+    fields: &mut Fields,
+    field: &str,
+    raw: Option<&str>,
+    parse: fn(&str) -> Result<T, InvalidValue>,
+) -> Option<Option<T>> {
+    match raw.map(str::trim).filter(|text| !text.is_empty()) {
+        None => Some(None),
+        Some(text) => fields.check(field, parse(text)).map(Some),
+    }
+}
+
+pub fn new_store(request: &CreateStoreRequest) -> Result<NewStore, ApiError> {
+    let mut fields = Fields::default();
+    let name = fields.check("name", StoreName::parse(&request.name));
+    let niche = optional(&mut fields, "niche", request.niche.as_deref(), Niche::parse);
+    let description = optional(
+        &mut fields,
+        "description",
+        request.description.as_deref(),
+        Description::parse,
+    );
+    let currency = match request.currency.as_deref() {
+        None => Some(Currency::platform_default()),
+        Some(code) => fields.check("currency", Currency::parse(code)),
+    };
+    fields.finish(|| {
+        Some(NewStore {
+            name: name?,
+            niche: niche?,
+            description: description?,
+            currency: currency?,
+        })
+    })
+}
+
+fn change<T>(
+    fields: &mut Fields,
+    field: &str,
+    raw: &Option<Option<String>>,
+    parse: fn(&str) -> Result<T, InvalidValue>,
+) -> Option<Change<T>> {
+    match raw {
+        None => Some(Change::Keep),
+        Some(None) => Some(Change::Clear),
+        Some(Some(text)) if text.trim().is_empty() => Some(Change::Clear),
+        Some(Some(text)) => fields.check(field, parse(text)).map(Change::Set),
+    }
+}
+
+pub fn store_changes(request: &UpdateStoreRequest) -> Result<StoreChanges, ApiError> {
+    let mut fields = Fields::default();
+    let name = match &request.name {
+        None => Some(None),
+        Some(None) => {
+            fields.push(FieldError::new(
+                "name",
+                InvalidValue::Empty.code(),
+                "a store always has a name",
+            ));
+            None
+        }
+        Some(Some(raw)) => fields.check("name", StoreName::parse(raw)).map(Some),
+    };
+    let niche = change(&mut fields, "niche", &request.niche, Niche::parse);
+    let description = change(&mut fields, "description", &request.description, Description::parse);
+    fields.finish(|| {
+        Some(StoreChanges {
+            name: name?,
+            niche: niche?,
+            description: description?,
+        })
+    })
+}

@@ -1,0 +1,73 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateStoreRequest {
+    /// 1–100 characters.
+    pub name: String,
+    /// Up to 100 characters.
+    pub niche: Option<String>,
+    /// Up to 5,000 characters.
+    pub description: Option<String>,
+    /// ISO 4217; `USD` when absent.
+    pub currency: Option<String>,
+}
+
+/// A partial update: absent fields stay as they are; `null` clears `niche` or
+/// `description`. A new name gives the store a new slug.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateStoreRequest {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub niche: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one not sent (`None`).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// A store as its owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StoreView {
+    pub id: Uuid,
+    pub owner_id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub niche: Option<String>,
+    pub description: Option<String>,
+    pub currency: String,
+    /// `active`, `paused` or `deleted`.
+    pub status: String,
+    /// The stream version: send it back in `If-Match`.
+    pub version: i32,
+}
+
+/// A store as the query API lists it: the view plus its timestamps.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StoreRecord {
+    #[serde(flatten)]
+    pub store: StoreView,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A store as anyone on the internet sees it: no owner, no internal state.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PublicStoreView {
+    pub name: String,
+    pub slug: String,
+    pub niche: Option<String>,
+    pub description: Option<String>,
+    pub currency: String,
+}
