@@ -1,4 +1,6 @@
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Duration};
+
+use rand::RngCore;
 
 use eventlog::jetstream::StreamNames;
 use thiserror::Error;
@@ -10,7 +12,32 @@ pub struct Config {
     pub nats_url: String,
     pub names: StreamNames,
     pub http_addr: SocketAddr,
+    /// Signs merchant JWTs. Generated per process in development (tokens then die with
+    /// it), required in production.
+    pub jwt_secret: Secret,
+    pub jwt_secret_generated: bool,
+    /// How long a read with `X-Min-Position` waits before answering 503.
+    pub read_your_writes_wait: Duration,
 }
+
+/// Key material, kept out of `Debug` output and logs.
+#[derive(Clone)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// HMAC-SHA256 keys shorter than its output weaken it.
+const MIN_SECRET_BYTES: usize = 32;
 
 #[derive(Debug, Error)]
 #[error("{name} is not valid: {reason}")]
@@ -31,7 +58,39 @@ impl Config {
                 .unwrap_or_else(|| default.to_owned())
         };
         let http_addr = var("HTTP_ADDR", "127.0.0.1:8000");
+        let production = var("DROPSHIP_ENV", "development") == "production";
+        let (jwt_secret, jwt_secret_generated) = match lookup("JWT_SECRET").filter(|v| !v.is_empty()) {
+            Some(secret) if secret.len() >= MIN_SECRET_BYTES => (Secret(secret.into_bytes()), false),
+            Some(_) => {
+                return Err(ConfigError {
+                    name: "JWT_SECRET",
+                    reason: format!("must be at least {MIN_SECRET_BYTES} bytes"),
+                });
+            }
+            None if production => {
+                return Err(ConfigError {
+                    name: "JWT_SECRET",
+                    reason: "is required when DROPSHIP_ENV=production".into(),
+                });
+            }
+            None => {
+                let mut secret = vec![0u8; MIN_SECRET_BYTES];
+                rand::rng().fill_bytes(&mut secret);
+                (Secret(secret), true)
+            }
+        };
+        let wait_ms = var("READ_YOUR_WRITES_TIMEOUT_MS", "5000");
+        let read_your_writes_wait = wait_ms
+            .parse::<u64>()
+            .map(Duration::from_millis)
+            .map_err(|e| ConfigError {
+                name: "READ_YOUR_WRITES_TIMEOUT_MS",
+                reason: format!("`{wait_ms}`: {e}"),
+            })?;
         Ok(Self {
+            jwt_secret,
+            jwt_secret_generated,
+            read_your_writes_wait,
             database_url: var(
                 "DATABASE_URL",
                 "postgres://postgres@127.0.0.1:5432/dropship",
@@ -64,6 +123,22 @@ mod tests {
         );
         assert_eq!(config.names, StreamNames::new("EVENTS", "events"));
         assert_eq!(config.http_addr.port(), 8000);
+    }
+
+    #[test]
+    fn production_needs_a_real_jwt_secret() {
+        let production = |secret: Option<&'static str>| {
+            Config::from_lookup(move |name| match name {
+                "DROPSHIP_ENV" => Some("production".to_owned()),
+                "JWT_SECRET" => secret.map(str::to_owned),
+                _ => None,
+            })
+        };
+        assert!(production(None).is_err());
+        assert!(production(Some("short")).is_err());
+        let config = production(Some("0123456789abcdef0123456789abcdef")).expect("valid");
+        assert!(!config.jwt_secret_generated);
+        assert!(Config::from_lookup(|_| None).expect("dev").jwt_secret_generated);
     }
 
     #[test]

@@ -4,13 +4,20 @@ use eventlog::{
     Publisher, PublisherConfig,
     jetstream::{Connections, ensure_stream},
 };
-use projections::{ProjectorConfig, run_projector, store_activity::StoreActivity};
+use std::net::SocketAddr;
+
+use api_core::{auth::Authenticator, tokens::TokenKeys};
+use command_api::{CommandState, LoginLimits};
+use eventlog::{EventLog, GroupCommitConfig};
+use projections::{ProjectorConfig, run_projector, store_activity::StoreActivity, stores::Stores};
+use query_api::{Freshness, QueryState};
 use sqlx::PgPool;
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::{
+    api,
     config::Config,
     http,
     startup::{self, StartupError},
@@ -24,10 +31,19 @@ pub enum Role {
     Publisher,
     /// Builds the read models from the stream.
     Projector,
+    /// The write API: accounts, credentials and commands.
+    CommandApi,
+    /// The read API: read models and the public storefront reads.
+    QueryApi,
 }
 
 impl Role {
-    pub const ALL: &'static [Role] = &[Role::Publisher, Role::Projector];
+    pub const ALL: &'static [Role] = &[
+        Role::Publisher,
+        Role::Projector,
+        Role::CommandApi,
+        Role::QueryApi,
+    ];
 }
 
 /// Connections every role needs, made and checked before any role starts.
@@ -83,25 +99,34 @@ impl Platform {
                     tasks.spawn(publisher.run(shutdown.clone()));
                 }
                 Role::Projector => {
+                    let config = ProjectorConfig::new(self.config.names.clone());
+                    let (pool, client) = (self.pool.clone(), self.client.clone());
                     tasks.spawn(run_projector(
-                        self.pool.clone(),
-                        self.client.clone(),
-                        ProjectorConfig::new(self.config.names.clone()),
+                        pool.clone(),
+                        client.clone(),
+                        config.clone(),
                         StoreActivity,
                         shutdown.clone(),
                     ));
+                    tasks.spawn(run_projector(pool, client, config, Stores, shutdown.clone()));
                 }
+                Role::CommandApi | Role::QueryApi => {}
             }
         }
+        let api = self.api_router(roles, &shutdown).await?;
         info!(address = %listener.local_addr()?, ?roles, "dropship serving");
         let router = http::router(http::HealthState::new(
             self.pool.clone(),
             self.client.clone(),
             self.config.names.clone(),
-        ));
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .await;
+        ))
+        .merge(api);
+        let served = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await;
         shutdown.cancel();
         while tasks.join_next().await.is_some() {}
         // Acks are fire-and-forget publishes: make sure they left before exiting.
@@ -109,5 +134,40 @@ impl Platform {
         self.pool.close().await;
         info!("dropship stopped");
         served
+    }
+
+    /// The HTTP API of the API roles among `roles`.
+    async fn api_router(
+        &self,
+        roles: &[Role],
+        shutdown: &CancellationToken,
+    ) -> std::io::Result<axum::Router> {
+        if self.config.jwt_secret_generated {
+            warn!("JWT_SECRET is not set: using a random one, so tokens die with this process");
+        }
+        let authenticator = Authenticator::new(
+            TokenKeys::new(self.config.jwt_secret.expose()),
+            self.pool.clone(),
+        );
+        let command = roles.contains(&Role::CommandApi).then(|| {
+            CommandState::new(
+                EventLog::start(self.pool.clone(), GroupCommitConfig::default()),
+                authenticator.clone(),
+                LoginLimits::default(),
+            )
+        });
+        let query = if roles.contains(&Role::QueryApi) {
+            let freshness = Freshness::start(
+                self.pool.clone(),
+                self.config.read_your_writes_wait,
+                shutdown.clone(),
+            )
+            .await
+            .map_err(std::io::Error::other)?;
+            Some(QueryState::new(self.pool.clone(), authenticator, freshness))
+        } else {
+            None
+        };
+        Ok(api::router(command, query))
     }
 }

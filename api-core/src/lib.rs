@@ -12,5 +12,5 @@ pub mod tokens;
 
 pub use envelope::{Data, Listed, data, listed};
 pub use error::{ApiError, FieldError, api_fallback, normalise_rejections};
-pub use extract::{ApiJson, ApiQuery, resource_id};
+pub use extract::{ApiJson, ApiQuery, BODY_LIMIT, resource_id};
 pub use pagination::PageRequest;

@@ -13,11 +13,11 @@ pub use auth::LoginLimits;
 pub use state::CommandState;
 use utoipa_axum::router::OpenApiRouter;
 
-/// Every command route, each documented where it is mounted.
-pub fn router(state: CommandState) -> OpenApiRouter {
+/// Every command route, each documented where it is mounted; the caller supplies the
+/// state (none is needed to read the documentation).
+pub fn routes() -> OpenApiRouter<CommandState> {
     OpenApiRouter::new()
         .merge(auth::router())
         .merge(api_keys::router())
         .merge(stores::router())
-        .with_state(state)
 }

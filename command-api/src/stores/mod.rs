@@ -156,7 +156,7 @@ async fn create_store(
             request = request.idempotent(idempotency.claim(respond.clone()));
         }
         match state.log.append(request).await {
-            Ok(outcome) => return Ok(respond_to(outcome, &respond)?),
+            Ok(outcome) => return respond_to(outcome, &respond),
             Err(AppendError::UniqueKeyTaken { .. }) => {
                 slug = slug::first_free(state.pool(), &new.name)
                     .await
