@@ -1,5 +1,5 @@
 use clap::{Parser, Subcommand};
-use projections::{rebuild, store_activity::StoreActivity};
+use projections::{Projection, rebuild, store_activity::StoreActivity, stores::Stores};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -36,7 +36,7 @@ enum Command {
 enum ProjectionsCommand {
     /// Replay the log into fresh tables and swap them in, without downtime.
     Rebuild {
-        #[arg(value_parser = ["store_activity"])]
+        #[arg(value_parser = [StoreActivity::NAME, Stores::NAME])]
         name: String,
     },
 }
@@ -65,11 +65,15 @@ impl Cli {
                 info!("migrations applied");
             }
             Command::Projections {
-                command: ProjectionsCommand::Rebuild { .. },
+                command: ProjectionsCommand::Rebuild { name },
             } => {
                 let pool = startup::connect_postgres(&config).await?;
                 startup::migrate(&pool, &config).await?;
-                let report = rebuild(&pool, &StoreActivity).await?;
+                let report = if name == Stores::NAME {
+                    rebuild(&pool, &Stores).await?
+                } else {
+                    rebuild(&pool, &StoreActivity).await?
+                };
                 info!(
                     replayed = report.events_replayed,
                     position = report.position,

@@ -1,0 +1,115 @@
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{Merchant, TestApp, error_code, fields, spawn_app};
+
+async fn create_key(app: &TestApp, merchant: &Merchant, scopes: &[&str]) -> Value {
+    let response = app
+        .request(Method::POST, "/api/v1/api-keys")
+        .bearer_auth(&merchant.access)
+        .json(&json!({"name": "integration", "scopes": scopes}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json::<Value>().await.unwrap()["data"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_is_shown_once_listed_by_prefix_and_dies_when_revoked() {
+    let app = spawn_app().await;
+    let merchant = app.register().await;
+    let created = create_key(&app, &merchant, &["read", "write"]).await;
+    let key = created["key"].as_str().unwrap().to_owned();
+    let prefix = created["prefix"].as_str().unwrap().to_owned();
+    assert!(key.starts_with(&prefix) && key.len() > prefix.len() + 20);
+
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT key_sha256 FROM api_keys")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 32, "only the digest is kept");
+
+    let listed = app
+        .request(Method::GET, "/api/v1/api-keys")
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), StatusCode::OK);
+    let listed: Value = listed.json().await.unwrap();
+    assert_eq!(listed["total"], 1);
+    assert_eq!(listed["data"][0]["prefix"], prefix.as_str());
+    assert!(!listed.to_string().contains(&key), "the key is never shown again");
+
+    let revoked = app
+        .request(Method::DELETE, &format!("/api/v1/api-keys/{}", created["id"].as_str().unwrap()))
+        .bearer_auth(&merchant.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::OK);
+    let after = app
+        .request(Method::GET, "/api/v1/auth/me")
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_works_within_its_scopes_only() {
+    let app = spawn_app().await;
+    let merchant = app.register().await;
+    let reader = create_key(&app, &merchant, &["read"]).await["key"].as_str().unwrap().to_owned();
+    let writer = create_key(&app, &merchant, &["write"]).await["key"].as_str().unwrap().to_owned();
+
+    let create = |key: String| {
+        app.request(Method::POST, "/api/v1/stores")
+            .header("x-api-key", key)
+            .json(&json!({"name": "Keyed Store"}))
+            .send()
+    };
+    let list = |key: String| app.request(Method::GET, "/api/v1/stores").header("x-api-key", key).send();
+
+    let (status, code, _) = error_code(create(reader.clone()).await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (StatusCode::FORBIDDEN, "forbidden"));
+    assert_eq!(list(reader).await.unwrap().status(), StatusCode::OK);
+
+    assert_eq!(create(writer.clone()).await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(list(writer).await.unwrap().status(), StatusCode::FORBIDDEN);
+
+    let unknown = list("dsk_not-a-real-key".into()).await.unwrap();
+    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+
+    let logout = app
+        .request(Method::POST, "/api/v1/auth/logout")
+        .header("x-api-key", create_key(&app, &merchant, &["read", "write"]).await["key"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::FORBIDDEN, "a key has no session to end");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_requests_are_validated_field_by_field() {
+    let app = spawn_app().await;
+    let merchant = app.register().await;
+    for (body, expected) in [
+        (json!({"name": "", "scopes": ["read"]}), vec!["name"]),
+        (json!({"name": "ok", "scopes": []}), vec!["scopes"]),
+        (json!({"name": "ok", "scopes": ["read", "admin"]}), vec!["scopes[1]"]),
+    ] {
+        let response = app
+            .request(Method::POST, "/api/v1/api-keys")
+            .bearer_auth(&merchant.access)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let (status, _, error) = error_code(response).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(fields(&error), expected, "{body}");
+    }
+}

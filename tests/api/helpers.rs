@@ -1,0 +1,234 @@
+//! `spawn_app()`: the whole platform (every role) in this process, on port 0, against a
+//! database and a JetStream namespace of its own that are removed when the app drops.
+
+use dropship::{Platform, Role, config::Config};
+use eventlog::jetstream::StreamNames;
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+use sqlx::{PgPool, postgres::PgPoolOptions};
+use testkit::isolated_names;
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Known to the tests so they can forge tokens the platform would have signed.
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub pool: PgPool,
+    database: String,
+    names: StreamNames,
+    shutdown: CancellationToken,
+    serving: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+fn database_url(name: &str) -> String {
+    let server = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/dropship".into());
+    let base = server
+        .rsplit_once('/')
+        .map_or(server.as_str(), |(base, _)| base)
+        .to_owned();
+    format!("{base}/{name}")
+}
+
+pub async fn spawn_app() -> TestApp {
+    let database = format!("dropship_api_{}", Uuid::new_v4().simple());
+    let names = isolated_names();
+    let url = database_url(&database);
+    let (stream, prefix) = (names.stream.clone(), names.subject_prefix.clone());
+    let config = Config::from_lookup(|name| match name {
+        "DATABASE_URL" => Some(url.clone()),
+        "NATS_URL" => Some(testkit::nats_url()),
+        "NATS_STREAM" => Some(stream.clone()),
+        "NATS_SUBJECT_PREFIX" => Some(prefix.clone()),
+        "JWT_SECRET" => Some(JWT_SECRET.to_owned()),
+        "READ_YOUR_WRITES_TIMEOUT_MS" => Some("2000".to_owned()),
+        _ => None,
+    })
+    .expect("test configuration is valid");
+    let platform = Platform::start(config).await.expect("the platform starts");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let address = format!("http://{}", listener.local_addr().expect("bound"));
+    let shutdown = CancellationToken::new();
+    let serving = tokio::spawn(platform.serve(Role::ALL, listener, shutdown.clone()));
+    let pool = PgPoolOptions::new()
+        .max_connections(4)
+        .connect(&database_url(&database))
+        .await
+        .expect("the test database accepts connections");
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        pool,
+        database,
+        names,
+        shutdown,
+        serving: Some(serving),
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(serving) = self.serving.take() {
+            serving.abort();
+        }
+        let database = self.database.clone();
+        let names = self.names.clone();
+        // Async cleanup from a synchronous drop: on a thread with its own runtime.
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Runtime::new() else {
+                return;
+            };
+            runtime.block_on(async move {
+                if let Ok(admin) = PgPoolOptions::new().connect(&database_url("postgres")).await {
+                    let drop = format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&admin).await;
+                }
+                if let Ok(client) = async_nats::connect(testkit::nats_url()).await {
+                    testkit::delete_stream(&client, &names).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A registered merchant and their tokens.
+#[derive(Debug, Clone)]
+pub struct Merchant {
+    pub email: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    pub async fn register(&self) -> Merchant {
+        let email = format!("merchant-{}@example.com", Uuid::new_v4().simple());
+        let response = self
+            .request(Method::POST, "/api/v1/auth/register")
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .expect("register answers");
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.expect("json");
+        Merchant {
+            email,
+            access: body["data"]["access_token"].as_str().expect("access").to_owned(),
+            refresh: body["data"]["refresh_token"].as_str().expect("refresh").to_owned(),
+        }
+    }
+
+    pub async fn create_store(&self, merchant: &Merchant, name: &str) -> Written {
+        let response = self
+            .request(Method::POST, "/api/v1/stores")
+            .bearer_auth(&merchant.access)
+            .json(&json!({"name": name, "niche": "socks"}))
+            .send()
+            .await
+            .expect("create answers");
+        assert_eq!(response.status(), StatusCode::CREATED, "creating {name}");
+        Written::from(response).await
+    }
+
+    pub async fn events_in(&self, stream_id: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE stream_id = $1")
+            .bind(stream_id)
+            .fetch_one(&self.pool)
+            .await
+            .expect("count")
+    }
+}
+
+/// What a write answered: its body and its version and position headers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    pub status: StatusCode,
+    pub etag: Option<String>,
+    pub position: Option<i64>,
+    pub body: Value,
+}
+
+impl Written {
+    pub async fn from(response: Response) -> Self {
+        let status = response.status();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let etag = header("etag");
+        let position = header("x-position").and_then(|p| p.parse().ok());
+        let body = response.json().await.expect("a JSON body");
+        Self {
+            status,
+            etag,
+            position,
+            body,
+        }
+    }
+
+    pub fn id(&self) -> String {
+        self.body["data"]["id"].as_str().expect("an id").to_owned()
+    }
+}
+
+/// The error code of an enveloped error response, after checking the envelope.
+pub async fn error_code(response: Response) -> (StatusCode, String, Value) {
+    let status = response.status();
+    let body: Value = response.json().await.expect("errors are JSON");
+    assert!(body["data"].is_null(), "errors carry no data: {body}");
+    let code = body["error"]["code"].as_str().expect("an error code").to_owned();
+    (status, code, body["error"].clone())
+}
+
+/// The fields a 422 names.
+pub fn fields(error: &Value) -> Vec<String> {
+    error["details"]["fields"]
+        .as_array()
+        .map(|fields| {
+            fields
+                .iter()
+                .filter_map(|f| f["field"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every route of the API: method and path template.
+/// The tenant-isolation matrix walks the store-scoped ones; the OpenAPI test checks
+/// that the document lists exactly these.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/api/v1/auth/register"),
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/refresh"),
+    ("POST", "/api/v1/auth/logout"),
+    ("GET", "/api/v1/auth/me"),
+    ("POST", "/api/v1/api-keys"),
+    ("GET", "/api/v1/api-keys"),
+    ("DELETE", "/api/v1/api-keys/{key_id}"),
+    ("POST", "/api/v1/stores"),
+    ("GET", "/api/v1/stores"),
+    ("GET", "/api/v1/stores/{store_id}"),
+    ("PATCH", "/api/v1/stores/{store_id}"),
+    ("DELETE", "/api/v1/stores/{store_id}"),
+    ("POST", "/api/v1/stores/{store_id}/pause"),
+    ("POST", "/api/v1/stores/{store_id}/activate"),
+    ("GET", "/api/v1/public/stores/{slug}"),
+    ("GET", "/api/v1/openapi.json"),
+];
