@@ -59,34 +59,38 @@ impl Config {
         };
         let http_addr = var("HTTP_ADDR", "127.0.0.1:8000");
         let production = var("DROPSHIP_ENV", "development") == "production";
-        let (jwt_secret, jwt_secret_generated) = match lookup("JWT_SECRET").filter(|v| !v.is_empty()) {
-            Some(secret) if secret.len() >= MIN_SECRET_BYTES => (Secret(secret.into_bytes()), false),
-            Some(_) => {
-                return Err(ConfigError {
-                    name: "JWT_SECRET",
-                    reason: format!("must be at least {MIN_SECRET_BYTES} bytes"),
-                });
-            }
-            None if production => {
-                return Err(ConfigError {
-                    name: "JWT_SECRET",
-                    reason: "is required when DROPSHIP_ENV=production".into(),
-                });
-            }
-            None => {
-                let mut secret = vec![0u8; MIN_SECRET_BYTES];
-                rand::rng().fill_bytes(&mut secret);
-                (Secret(secret), true)
-            }
-        };
+        let (jwt_secret, jwt_secret_generated) =
+            match lookup("JWT_SECRET").filter(|v| !v.is_empty()) {
+                Some(secret) if secret.len() >= MIN_SECRET_BYTES => {
+                    (Secret(secret.into_bytes()), false)
+                }
+                Some(_) => {
+                    return Err(ConfigError {
+                        name: "JWT_SECRET",
+                        reason: format!("must be at least {MIN_SECRET_BYTES} bytes"),
+                    });
+                }
+                None if production => {
+                    return Err(ConfigError {
+                        name: "JWT_SECRET",
+                        reason: "is required when DROPSHIP_ENV=production".into(),
+                    });
+                }
+                None => {
+                    let mut secret = vec![0u8; MIN_SECRET_BYTES];
+                    rand::rng().fill_bytes(&mut secret);
+                    (Secret(secret), true)
+                }
+            };
         let wait_ms = var("READ_YOUR_WRITES_TIMEOUT_MS", "5000");
-        let read_your_writes_wait = wait_ms
-            .parse::<u64>()
-            .map(Duration::from_millis)
-            .map_err(|e| ConfigError {
-                name: "READ_YOUR_WRITES_TIMEOUT_MS",
-                reason: format!("`{wait_ms}`: {e}"),
-            })?;
+        let read_your_writes_wait =
+            wait_ms
+                .parse::<u64>()
+                .map(Duration::from_millis)
+                .map_err(|e| ConfigError {
+                    name: "READ_YOUR_WRITES_TIMEOUT_MS",
+                    reason: format!("`{wait_ms}`: {e}"),
+                })?;
         Ok(Self {
             jwt_secret,
             jwt_secret_generated,
@@ -138,7 +142,11 @@ mod tests {
         assert!(production(Some("short")).is_err());
         let config = production(Some("0123456789abcdef0123456789abcdef")).expect("valid");
         assert!(!config.jwt_secret_generated);
-        assert!(Config::from_lookup(|_| None).expect("dev").jwt_secret_generated);
+        assert!(
+            Config::from_lookup(|_| None)
+                .expect("dev")
+                .jwt_secret_generated
+        );
     }
 
     #[test]

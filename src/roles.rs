@@ -108,7 +108,13 @@ impl Platform {
                         StoreActivity,
                         shutdown.clone(),
                     ));
-                    tasks.spawn(run_projector(pool, client, config, Stores, shutdown.clone()));
+                    tasks.spawn(run_projector(
+                        pool,
+                        client,
+                        config,
+                        Stores,
+                        shutdown.clone(),
+                    ));
                 }
                 Role::CommandApi | Role::QueryApi => {}
             }

@@ -113,9 +113,12 @@ pub fn generate_api_key() -> GeneratedApiKey {
     }
 }
 
-/// Verifies credentials; shared by both APIs through `FromRef`.
+/// Verifies credentials; shared by both APIs through `FromRef`, so cloned per request:
+/// everything sits behind one `Arc`.
 #[derive(Clone)]
-pub struct Authenticator {
+pub struct Authenticator(Arc<Verifier>);
+
+struct Verifier {
     keys: TokenKeys,
     pool: PgPool,
     live_sessions: Cache<Uuid, bool>,
@@ -124,7 +127,7 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub fn new(keys: TokenKeys, pool: PgPool) -> Self {
-        Self {
+        Self(Arc::new(Verifier {
             keys,
             pool,
             live_sessions: Cache::builder()
@@ -135,21 +138,21 @@ impl Authenticator {
                 .max_capacity(100_000)
                 .time_to_live(CREDENTIAL_CACHE_TTL)
                 .build(),
-        }
+        }))
     }
 
     pub fn keys(&self) -> &TokenKeys {
-        &self.keys
+        &self.0.keys
     }
 
     /// Forgets what this process cached about a session it has just revoked.
     pub async fn forget_session(&self, session_id: Uuid) {
-        self.live_sessions.invalidate(&session_id).await;
+        self.0.live_sessions.invalidate(&session_id).await;
     }
 
     /// Forgets what this process cached about keys it has just revoked.
     pub fn forget_api_keys(&self) {
-        self.api_keys.invalidate_all();
+        self.0.api_keys.invalidate_all();
     }
 
     pub async fn authenticate(&self, parts: &Parts) -> Result<Principal, ApiError> {
@@ -169,9 +172,10 @@ impl Authenticator {
     }
 
     async fn bearer(&self, token: &str) -> Result<Principal, ApiError> {
-        let claims = self.keys.verify(token, TokenKind::Access)?;
-        let pool = self.pool.clone();
+        let claims = self.0.keys.verify(token, TokenKind::Access)?;
+        let pool = self.0.pool.clone();
         let live = self
+            .0
             .live_sessions
             .try_get_with(claims.sid, async move {
                 sqlx::query_scalar::<_, bool>(
@@ -200,9 +204,10 @@ impl Authenticator {
             return Err(ApiError::Unauthenticated);
         }
         let digest = Sha256::digest(raw.as_bytes()).to_vec();
-        let pool = self.pool.clone();
+        let pool = self.0.pool.clone();
         let lookup = digest.clone();
         let grant = self
+            .0
             .api_keys
             .try_get_with(digest, async move {
                 let row: Option<(Uuid, Uuid, Vec<String>)> = sqlx::query_as(

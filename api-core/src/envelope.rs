@@ -25,7 +25,11 @@ pub fn data<T: Serialize>(data: T) -> Json<Data<T>> {
     Json(Data { data, error: None })
 }
 
-pub fn listed<T: Serialize>(items: Vec<T>, total: i64, page: crate::PageRequest) -> Json<Listed<T>> {
+pub fn listed<T: Serialize>(
+    items: Vec<T>,
+    total: i64,
+    page: crate::PageRequest,
+) -> Json<Listed<T>> {
     Json(Listed {
         data: items,
         error: None,

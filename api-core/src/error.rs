@@ -23,7 +23,11 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    pub fn new(field: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(
+        field: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             field: field.into(),
             code: code.into(),
@@ -80,7 +84,10 @@ pub enum ApiError {
     RateLimited { retry_after: Duration },
     /// 503 with `Retry-After`: e.g. a read-your-writes wait that ran out.
     #[error("{message}")]
-    Unavailable { message: String, retry_after: Duration },
+    Unavailable {
+        message: String,
+        retry_after: Duration,
+    },
     /// 500: logged with its cause, answered without it.
     #[error("internal error: {0}")]
     Internal(String),

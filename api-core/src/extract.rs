@@ -31,18 +31,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             .and_then(|value| value.split(';').next())
             .is_some_and(|mime| {
                 let mime = mime.trim().to_ascii_lowercase();
-                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+                mime == "application/json"
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
             });
         if !is_json {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let raw = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge { limit: BODY_LIMIT }
-            } else {
-                ApiError::Malformed(rejection.body_text())
-            }
-        })?;
+        let raw = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge { limit: BODY_LIMIT }
+                } else {
+                    ApiError::Malformed(rejection.body_text())
+                }
+            })?;
         let value = parse_json(&raw)?;
         Ok(Self { value, raw })
     }
@@ -58,8 +61,12 @@ fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
                 let message = data_error_message(&inner);
                 let parent = if path == "." { String::new() } else { path };
                 let field_error = match missing_field(&message) {
-                    Some(name) if parent.is_empty() => FieldError::new(name, "required", "is required"),
-                    Some(name) => FieldError::new(format!("{parent}.{name}"), "required", "is required"),
+                    Some(name) if parent.is_empty() => {
+                        FieldError::new(name, "required", "is required")
+                    }
+                    Some(name) => {
+                        FieldError::new(format!("{parent}.{name}"), "required", "is required")
+                    }
                     None => FieldError::new(parent, "invalid_type", message),
                 };
                 ApiError::Validation(vec![field_error])
@@ -143,10 +150,17 @@ mod tests {
     #[test]
     fn json_errors_name_their_field_or_are_malformed() {
         let missing = fields(parse_json::<Body>(br#"{"count": 1}"#).expect_err("missing"));
-        assert_eq!((missing[0].field.as_str(), missing[0].code.as_str()), ("name", "required"));
-        let wrong = fields(parse_json::<Body>(br#"{"name": "a", "count": -1}"#).expect_err("wrong"));
+        assert_eq!(
+            (missing[0].field.as_str(), missing[0].code.as_str()),
+            ("name", "required")
+        );
+        let wrong =
+            fields(parse_json::<Body>(br#"{"name": "a", "count": -1}"#).expect_err("wrong"));
         assert_eq!(wrong[0].field, "count");
-        assert!(matches!(parse_json::<Body>(b"{\"name\": "), Err(ApiError::Malformed(_))));
+        assert!(matches!(
+            parse_json::<Body>(b"{\"name\": "),
+            Err(ApiError::Malformed(_))
+        ));
         assert!(matches!(
             parse_json::<Body>(br#"{"name": "a", "count": 1} trailing"#),
             Err(ApiError::Malformed(_))

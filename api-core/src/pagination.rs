@@ -16,7 +16,11 @@ impl PageRequest {
         let per_page = per_page.unwrap_or(Self::DEFAULT_PER_PAGE);
         let mut errors = Vec::new();
         if page == 0 {
-            errors.push(FieldError::new("page", "out_of_range", "pages count from 1"));
+            errors.push(FieldError::new(
+                "page",
+                "out_of_range",
+                "pages count from 1",
+            ));
         }
         if !(1..=Self::MAX_PER_PAGE).contains(&per_page) {
             errors.push(FieldError::new(
@@ -49,9 +53,17 @@ mod tests {
     fn pages_default_and_bound() {
         assert_eq!(
             PageRequest::parse(None, None).ok(),
-            Some(PageRequest { page: 1, per_page: 20 })
+            Some(PageRequest {
+                page: 1,
+                per_page: 20
+            })
         );
-        assert_eq!(PageRequest::parse(Some(3), Some(10)).map(|p| p.offset()).ok(), Some(20));
+        assert_eq!(
+            PageRequest::parse(Some(3), Some(10))
+                .map(|p| p.offset())
+                .ok(),
+            Some(20)
+        );
         assert!(PageRequest::parse(Some(0), None).is_err());
         assert!(PageRequest::parse(None, Some(101)).is_err());
     }

@@ -77,8 +77,20 @@ impl TokenKeys {
         now: DateTime<Utc>,
     ) -> Result<TokenPair, ApiError> {
         Ok(TokenPair {
-            access_token: self.issue(merchant_id, session_id, Uuid::now_v7(), TokenKind::Access, now)?,
-            refresh_token: self.issue(merchant_id, session_id, refresh_jti, TokenKind::Refresh, now)?,
+            access_token: self.issue(
+                merchant_id,
+                session_id,
+                Uuid::now_v7(),
+                TokenKind::Access,
+                now,
+            )?,
+            refresh_token: self.issue(
+                merchant_id,
+                session_id,
+                refresh_jti,
+                TokenKind::Refresh,
+                now,
+            )?,
             token_type: "Bearer",
             expires_in: ACCESS_TTL.as_secs(),
         })
@@ -139,24 +151,47 @@ mod tests {
         let pair = keys()
             .issue_pair(merchant, Uuid::now_v7(), Uuid::now_v7(), Utc::now())
             .expect("issues");
-        let access = keys().verify(&pair.access_token, TokenKind::Access).expect("valid");
+        let access = keys()
+            .verify(&pair.access_token, TokenKind::Access)
+            .expect("valid");
         assert_eq!(access.sub, merchant);
-        assert!(keys().verify(&pair.access_token, TokenKind::Refresh).is_err());
-        assert!(keys().verify(&pair.refresh_token, TokenKind::Access).is_err());
+        assert!(
+            keys()
+                .verify(&pair.access_token, TokenKind::Refresh)
+                .is_err()
+        );
+        assert!(
+            keys()
+                .verify(&pair.refresh_token, TokenKind::Access)
+                .is_err()
+        );
     }
 
     #[test]
     fn expired_tampered_foreign_and_unsigned_tokens_are_refused() {
         let pair = keys()
-            .issue_pair(Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Utc::now() - chrono::Duration::minutes(16))
+            .issue_pair(
+                Uuid::now_v7(),
+                Uuid::now_v7(),
+                Uuid::now_v7(),
+                Utc::now() - chrono::Duration::minutes(16),
+            )
             .expect("issues");
-        assert!(keys().verify(&pair.access_token, TokenKind::Access).is_err());
+        assert!(
+            keys()
+                .verify(&pair.access_token, TokenKind::Access)
+                .is_err()
+        );
 
         let fresh = keys()
             .issue_pair(Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Utc::now())
             .expect("issues");
         let other = TokenKeys::new(b"another secret entirely, also long");
-        assert!(other.verify(&fresh.access_token, TokenKind::Access).is_err());
+        assert!(
+            other
+                .verify(&fresh.access_token, TokenKind::Access)
+                .is_err()
+        );
 
         let mut parts: Vec<&str> = fresh.access_token.split('.').collect();
         let unsigned_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);

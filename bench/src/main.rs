@@ -2,9 +2,15 @@
 //! `NATS_URL`. Each run works in a database and a JetStream stream of its own and
 //! removes them afterwards. Prints one JSON object per line.
 
+mod http;
+mod scratch;
 mod spine;
 
 use clap::{Parser, Subcommand};
+
+/// The same allocator as the `dropship` binary, so the in-process server measures as it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Debug, Parser)]
 #[command(name = "bench")]
@@ -17,11 +23,14 @@ struct Cli {
 enum Suite {
     /// The event path: raw inserts, appends, publishing, projecting.
     Spine(spine::Options),
+    /// The HTTP server: create-store commands and cached public store reads.
+    Http(http::Options),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().suite {
         Suite::Spine(options) => spine::run(options).await,
+        Suite::Http(options) => http::run(options).await,
     }
 }

@@ -17,9 +17,11 @@ use projections::{
 };
 use schemas::{Event, store::StoreUpdated};
 use serde_json::json;
-use sqlx::{AssertSqlSafe, PgPool, postgres::PgPoolOptions};
+use sqlx::{PgPool, postgres::PgPoolOptions};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+use crate::scratch::{Scratch, settle};
 
 #[derive(Debug, clap::Args)]
 pub struct Options {
@@ -74,49 +76,6 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     pool.close().await;
     scratch.drop().await?;
     result
-}
-
-/// Flushes what earlier workloads left dirty, so that no workload pays for another's
-/// checkpoint. Needs the right to CHECKPOINT; without it the run is only noisier.
-async fn settle(pool: &PgPool) {
-    let _ = sqlx::query("CHECKPOINT").execute(pool).await;
-    let _ = sqlx::query("VACUUM ANALYZE").execute(pool).await;
-}
-
-/// A database of the run's own on the configured server, dropped at the end.
-struct Scratch {
-    admin: PgPool,
-    name: String,
-    url: String,
-}
-
-impl Scratch {
-    async fn create(server: &str) -> anyhow::Result<Self> {
-        let base = server.rsplit_once('/').map_or(server, |(base, _)| base);
-        let admin = PgPoolOptions::new()
-            .max_connections(1)
-            .connect(&format!("{base}/postgres"))
-            .await?;
-        let name = format!("dropship_bench_{}", Uuid::new_v4().simple());
-        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&admin)
-            .await?;
-        Ok(Self {
-            url: format!("{base}/{name}"),
-            admin,
-            name,
-        })
-    }
-
-    async fn drop(self) -> anyhow::Result<()> {
-        sqlx::query(AssertSqlSafe(format!(
-            "DROP DATABASE {} WITH (FORCE)",
-            self.name
-        )))
-        .execute(&self.admin)
-        .await?;
-        Ok(())
-    }
 }
 
 fn report(workload: &str, parameters: serde_json::Value, events: u64, elapsed: Duration) {

@@ -1,8 +1,9 @@
 //! API keys: long-lived credentials for integrations, limited to `read` and/or `write`.
 
 use api_core::{
-    ApiError, ApiJson, ApiQuery, Data, FieldError, Listed, PageRequest, data, listed,
+    ApiError, ApiJson, ApiQuery, Data, FieldError, Listed, PageRequest,
     auth::{Reader, Scope, Writer, generate_api_key},
+    data, listed,
     openapi::ErrorEnvelope,
     resource_id,
 };
@@ -27,7 +28,14 @@ pub fn router() -> OpenApiRouter<CommandState> {
         .routes(routes!(revoke_api_key))
 }
 
-type KeyRow = (Uuid, String, String, Vec<String>, DateTime<Utc>, Option<DateTime<Utc>>);
+type KeyRow = (
+    Uuid,
+    String,
+    String,
+    Vec<String>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+);
 
 fn view((id, name, prefix, scopes, created_at, revoked_at): KeyRow) -> ApiKeyView {
     ApiKeyView {
@@ -54,7 +62,11 @@ fn parse_scopes(fields: &mut Fields, raw: &[String]) -> Vec<Scope> {
         }
     }
     if raw.is_empty() {
-        fields.push(FieldError::new("scopes", "required", "name at least one scope"));
+        fields.push(FieldError::new(
+            "scopes",
+            "required",
+            "name at least one scope",
+        ));
     }
     scopes
 }

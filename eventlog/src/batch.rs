@@ -248,10 +248,14 @@ impl Plan {
         }
         let scopes: Vec<&str> = keys.iter().map(|k| k.scope.as_str()).collect();
         let values: Vec<&str> = keys.iter().map(|k| k.value.as_str()).collect();
+        // One index probe per key, however stale the table's statistics: a plan cached
+        // while the table was small would otherwise scan all of it for every batch.
         let rows = sqlx::query(
-            "SELECT u.scope, u.value, u.stream_id FROM unique_keys u \
-             JOIN unnest($1::text[], $2::text[]) AS k(scope, value) USING (scope, value)",
+            "SELECT u.scope, u.value, u.stream_id FROM unnest($1::text[], $2::text[]) AS k(scope, value) \
+             CROSS JOIN LATERAL (SELECT scope, value, stream_id FROM unique_keys x \
+                                 WHERE x.scope = k.scope AND x.value = k.value) u",
         )
+        .persistent(false)
         .bind(&scopes)
         .bind(&values)
         .fetch_all(&mut *conn)
@@ -283,9 +287,12 @@ impl Plan {
         let scopes: Vec<&str> = claims.iter().map(|c| c.scope.as_str()).collect();
         let keys: Vec<&str> = claims.iter().map(|c| c.key.as_str()).collect();
         let rows = sqlx::query(
-            "SELECT i.scope, i.key, i.request_fingerprint, i.response FROM idempotency_keys i \
-             JOIN unnest($1::text[], $2::text[]) AS k(scope, key) USING (scope, key)",
+            "SELECT i.scope, i.key, i.request_fingerprint, i.response \
+             FROM unnest($1::text[], $2::text[]) AS k(scope, key) \
+             CROSS JOIN LATERAL (SELECT scope, key, request_fingerprint, response FROM idempotency_keys x \
+                                 WHERE x.scope = k.scope AND x.key = k.key) i",
         )
+        .persistent(false)
         .bind(&scopes)
         .bind(&keys)
         .fetch_all(&mut *conn)

@@ -5,9 +5,14 @@
 
 use std::collections::BTreeSet;
 
-use schemas::{Event, RecordedEvent, store::StoreUpdated};
+use chrono::{DateTime, Utc};
+use schemas::{
+    Event, RecordedEvent,
+    store::{StoreCreated, StoreUpdated},
+};
 use sqlx::{AssertSqlSafe, PgConnection};
 use tracing::warn;
+use uuid::Uuid;
 
 use crate::projection::{Projection, Target};
 
@@ -25,11 +30,15 @@ struct Tables {
 impl Tables {
     fn new(table: &str) -> Self {
         Self {
-            // Replays are harmless: a row only moves forward in log position.
+            // Replays are harmless: a row exists once and only moves forward in position.
             insert: format!(
                 "INSERT INTO {table} (id, owner_id, name, slug, niche, description, currency, status, \
                  version, last_position, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $10, $10) \
+                 SELECT id, owner_id, name, slug, niche, description, currency, 'active', \
+                 version, last_position, recorded_at, recorded_at \
+                 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                 $7::text[], $8::int[], $9::bigint[], $10::timestamptz[]) \
+                 AS new(id, owner_id, name, slug, niche, description, currency, version, last_position, recorded_at) \
                  ON CONFLICT (id) DO NOTHING RETURNING slug"
             ),
             update: format!(
@@ -49,6 +58,59 @@ impl Tables {
     }
 }
 
+/// The stores created in one batch, as columns for a single `unnest` insert.
+#[derive(Default)]
+struct Creations {
+    ids: Vec<Uuid>,
+    owners: Vec<Uuid>,
+    names: Vec<String>,
+    slugs: Vec<String>,
+    niches: Vec<Option<String>>,
+    descriptions: Vec<Option<String>>,
+    currencies: Vec<String>,
+    versions: Vec<i32>,
+    positions: Vec<i64>,
+    times: Vec<DateTime<Utc>>,
+}
+
+impl Creations {
+    fn add(&mut self, store_id: Uuid, recorded: &RecordedEvent, created: StoreCreated) {
+        self.ids.push(store_id);
+        self.owners.push(created.owner_id);
+        self.names.push(created.name);
+        self.slugs.push(created.slug);
+        self.niches.push(created.niche);
+        self.descriptions.push(created.description);
+        self.currencies.push(created.currency);
+        self.versions.push(recorded.version);
+        self.positions.push(recorded.position);
+        self.times.push(recorded.recorded_at);
+    }
+
+    async fn insert(
+        &self,
+        conn: &mut PgConnection,
+        tables: &Tables,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        if self.ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        sqlx::query_scalar(AssertSqlSafe(tables.insert.clone()))
+            .bind(&self.ids)
+            .bind(&self.owners)
+            .bind(&self.names)
+            .bind(&self.slugs)
+            .bind(&self.niches)
+            .bind(&self.descriptions)
+            .bind(&self.currencies)
+            .bind(&self.versions)
+            .bind(&self.positions)
+            .bind(&self.times)
+            .fetch_all(conn)
+            .await
+    }
+}
+
 impl Projection for Stores {
     const NAME: &'static str = "stores";
     const TABLES: &'static [&'static str] = &["stores"];
@@ -63,7 +125,11 @@ impl Projection for Stores {
             Target::Live => "stores",
             Target::Shadow => "stores_shadow",
         });
-        let mut changed_slugs = BTreeSet::new();
+        // A store's creation is the first event of its stream, so inserting every
+        // creation of the batch before applying the batch's other events (in order)
+        // keeps each store's own order.
+        let mut creations = Creations::default();
+        let mut changes = Vec::new();
         for recorded in events {
             if !recorded.event_type.starts_with("store.") {
                 continue;
@@ -71,48 +137,41 @@ impl Projection for Stores {
             let Some(store_id) = recorded.store_id else {
                 continue;
             };
-            let event = match recorded.decode() {
-                Ok(event) => event,
+            match recorded.decode() {
+                Ok(Event::StoreCreated(created)) => creations.add(store_id, recorded, created),
+                Ok(event) => changes.push((store_id, recorded, event)),
+                // The log only holds events encoded from these types, so this is a
+                // deployment running older code than the writer: skip; a rebuild after
+                // upgrading repairs it.
                 Err(error) => {
-                    // The log only holds events that were encoded from these types, so
-                    // this is a deployment running older code than the writer: skip,
-                    // a rebuild after upgrading repairs it.
                     warn!(position = recorded.position, %error, "undecodable store event skipped");
+                }
+            }
+        }
+        let mut changed_slugs: BTreeSet<String> = creations
+            .insert(&mut *conn, &tables)
+            .await?
+            .into_iter()
+            .collect();
+        for (store_id, recorded, event) in changes {
+            let status = match &event {
+                Event::StoreUpdated(updated) => {
+                    changed_slugs.extend(update(&mut *conn, &tables, recorded, updated).await?);
                     continue;
                 }
+                Event::StorePaused(_) => "paused",
+                Event::StoreActivated(_) => "active",
+                Event::StoreDeleted(_) => "deleted",
+                _ => continue,
             };
-            let slugs: Vec<String> = match &event {
-                Event::StoreCreated(created) => sqlx::query_scalar(AssertSqlSafe(tables.insert.clone()))
-                    .bind(store_id)
-                    .bind(created.owner_id)
-                    .bind(&created.name)
-                    .bind(&created.slug)
-                    .bind(&created.niche)
-                    .bind(&created.description)
-                    .bind(&created.currency)
-                    .bind(recorded.version)
-                    .bind(recorded.position)
-                    .bind(recorded.recorded_at)
-                    .fetch_all(&mut *conn)
-                    .await?,
-                Event::StoreUpdated(updated) => update(conn, &tables, recorded, updated).await?,
-                Event::StorePaused(_) | Event::StoreActivated(_) | Event::StoreDeleted(_) => {
-                    let status = match event {
-                        Event::StorePaused(_) => "paused",
-                        Event::StoreActivated(_) => "active",
-                        _ => "deleted",
-                    };
-                    sqlx::query_scalar(AssertSqlSafe(tables.set_status.clone()))
-                        .bind(store_id)
-                        .bind(status)
-                        .bind(recorded.version)
-                        .bind(recorded.position)
-                        .bind(recorded.recorded_at)
-                        .fetch_all(&mut *conn)
-                        .await?
-                }
-                _ => Vec::new(),
-            };
+            let slugs: Vec<String> = sqlx::query_scalar(AssertSqlSafe(tables.set_status.clone()))
+                .bind(store_id)
+                .bind(status)
+                .bind(recorded.version)
+                .bind(recorded.position)
+                .bind(recorded.recorded_at)
+                .fetch_all(&mut *conn)
+                .await?;
             changed_slugs.extend(slugs);
         }
         if target == Target::Live && !changed_slugs.is_empty() {

@@ -17,7 +17,10 @@ use axum::{
 };
 use bytes::Bytes;
 use moka::future::Cache;
-use projections::{CHECKPOINT_CHANNEL, Projection, stores::{STORE_CHANGED_CHANNEL, Stores}};
+use projections::{
+    CHECKPOINT_CHANNEL, Projection,
+    stores::{STORE_CHANGED_CHANNEL, Stores},
+};
 use sqlx::{PgPool, postgres::PgListener};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -98,7 +101,8 @@ impl Freshness {
             };
             match received {
                 Ok(Some(notification)) => {
-                    self.apply(notification.channel(), notification.payload()).await;
+                    self.apply(notification.channel(), notification.payload())
+                        .await;
                 }
                 // The connection dropped and notifications may have been missed: start
                 // over from what the database says (the listener reconnects by itself).
@@ -120,13 +124,11 @@ impl Freshness {
             && name == Stores::NAME
             && let Ok(position) = position.parse::<i64>()
         {
-            self.inner
-                .stores_checkpoint
-                .send_if_modified(|current| {
-                    let moved = position > *current;
-                    *current = (*current).max(position);
-                    moved
-                });
+            self.inner.stores_checkpoint.send_if_modified(|current| {
+                let moved = position > *current;
+                *current = (*current).max(position);
+                moved
+            });
         }
     }
 
@@ -153,7 +155,9 @@ impl Freshness {
             return Ok(());
         };
         let mut receiver = self.inner.stores_checkpoint.subscribe();
-        match tokio::time::timeout(self.inner.max_wait, receiver.wait_for(|at| *at >= position)).await {
+        match tokio::time::timeout(self.inner.max_wait, receiver.wait_for(|at| *at >= position))
+            .await
+        {
             Ok(Ok(_)) => Ok(()),
             _ => Err(ApiError::Unavailable {
                 message: format!("the read model has not reached position {position} yet"),

@@ -26,8 +26,7 @@ pub fn router() -> OpenApiRouter<QueryState> {
         .routes(routes!(get_public_store))
 }
 
-const STORE_COLUMNS: &str =
-    "id, owner_id, name, slug, niche, description, currency, status, version, created_at, updated_at";
+const STORE_COLUMNS: &str = "id, owner_id, name, slug, niche, description, currency, status, version, created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
 struct StoreRow {
@@ -126,7 +125,11 @@ async fn list_stores(
     .fetch_all(&state.pool)
     .await
     .map_err(ApiError::internal)?;
-    Ok(listed(rows.into_iter().map(StoreRecord::from).collect(), total, page))
+    Ok(listed(
+        rows.into_iter().map(StoreRecord::from).collect(),
+        total,
+        page,
+    ))
 }
 
 /// One of the caller's stores.

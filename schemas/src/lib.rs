@@ -1,10 +1,10 @@
 //! Wire types shared by every part of the platform: the event envelope, the versioned
 //! event payloads and their postcard encoding.
 
+pub mod api;
 mod catalogue;
 mod envelope;
 mod error;
-pub mod api;
 pub mod merchant;
 pub mod store;
 

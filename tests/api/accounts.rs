@@ -47,11 +47,23 @@ async fn registering_normalises_the_email_and_me_knows_the_merchant() {
 async fn each_registration_rule_names_its_field() {
     let app = spawn_app().await;
     let cases = [
-        (json!({"email": "not-an-email", "password": PASSWORD}), "email"),
-        (json!({"email": "a@example.com", "password": "short"}), "password"),
-        (json!({"email": "a@example.com", "password": PASSWORD, "name": "n".repeat(101)}), "name"),
+        (
+            json!({"email": "not-an-email", "password": PASSWORD}),
+            "email",
+        ),
+        (
+            json!({"email": "a@example.com", "password": "short"}),
+            "password",
+        ),
+        (
+            json!({"email": "a@example.com", "password": PASSWORD, "name": "n".repeat(101)}),
+            "name",
+        ),
         (json!({"password": PASSWORD}), "email"),
-        (json!({"email": "a@example.com", "password": 12345678}), "password"),
+        (
+            json!({"email": "a@example.com", "password": 12345678}),
+            "password",
+        ),
     ];
     for (body, field) in cases {
         let response = app
@@ -76,21 +88,42 @@ async fn login_failures_do_not_say_whether_the_email_exists_and_are_rate_limited
             .json(&json!({"email": email, "password": password}))
             .send()
     };
-    let good = login(merchant.email.to_uppercase(), PASSWORD).await.unwrap();
+    let good = login(merchant.email.to_uppercase(), PASSWORD)
+        .await
+        .unwrap();
     assert_eq!(good.status(), StatusCode::OK);
 
-    let wrong_password = error_code(login(merchant.email.clone(), "wrong password").await.unwrap()).await;
-    let unknown_email = error_code(login("nobody@example.com".into(), "wrong password").await.unwrap()).await;
+    let wrong_password = error_code(
+        login(merchant.email.clone(), "wrong password")
+            .await
+            .unwrap(),
+    )
+    .await;
+    let unknown_email = error_code(
+        login("nobody@example.com".into(), "wrong password")
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(wrong_password.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(wrong_password, unknown_email, "the two failures are indistinguishable");
+    assert_eq!(
+        wrong_password, unknown_email,
+        "the two failures are indistinguishable"
+    );
 
     for _ in 0..4 {
-        let failed = login(merchant.email.clone(), "wrong password").await.unwrap();
+        let failed = login(merchant.email.clone(), "wrong password")
+            .await
+            .unwrap();
         assert_eq!(failed.status(), StatusCode::UNAUTHORIZED);
     }
     let limited = login(merchant.email.clone(), PASSWORD).await.unwrap();
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry_after: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(retry_after > 0);
     assert_eq!(error_code(limited).await.1, "rate_limited");
 }
@@ -110,19 +143,38 @@ async fn a_reused_refresh_token_revokes_its_whole_family() {
     let first = refresh(&app, &merchant.refresh).await;
     assert_eq!(first.status(), StatusCode::OK);
     let rotated: Value = first.json().await.unwrap();
-    let second_refresh = rotated["data"]["refresh_token"].as_str().unwrap().to_owned();
+    let second_refresh = rotated["data"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let second_access = rotated["data"]["access_token"].as_str().unwrap().to_owned();
     assert_ne!(second_refresh, merchant.refresh);
 
-    let me = |token: String| app.request(Method::GET, "/api/v1/auth/me").bearer_auth(token).send();
-    assert_eq!(me(second_access.clone()).await.unwrap().status(), StatusCode::OK);
+    let me = |token: String| {
+        app.request(Method::GET, "/api/v1/auth/me")
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(
+        me(second_access.clone()).await.unwrap().status(),
+        StatusCode::OK
+    );
 
     let reused = refresh(&app, &merchant.refresh).await;
     assert_eq!(reused.status(), StatusCode::UNAUTHORIZED);
     // The thief's copy and the owner's current token both die with the family.
-    assert_eq!(refresh(&app, &second_refresh).await.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(me(second_access).await.unwrap().status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(me(merchant.access.clone()).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        refresh(&app, &second_refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        me(second_access).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        me(merchant.access.clone()).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,25 +195,37 @@ async fn logout_ends_the_session_and_its_tokens() {
         .await
         .unwrap();
     assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(refresh(&app, &merchant.refresh).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        refresh(&app, &merchant.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 fn forge(claims: Value, secret: &[u8]) -> String {
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret)).unwrap()
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_tampered_foreign_audience_and_unsigned_tokens_are_refused() {
     let app = spawn_app().await;
     let merchant = app.register().await;
-    let me = |token: String| app.request(Method::GET, "/api/v1/auth/me").bearer_auth(token).send();
-    assert_eq!(me(merchant.access.clone()).await.unwrap().status(), StatusCode::OK);
+    let me = |token: String| {
+        app.request(Method::GET, "/api/v1/auth/me")
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(
+        me(merchant.access.clone()).await.unwrap().status(),
+        StatusCode::OK
+    );
 
     let payload = merchant.access.split('.').nth(1).unwrap().to_owned();
-    let claims: Value = serde_json::from_slice(
-        &base64_url_decode(&payload),
-    )
-    .unwrap();
+    let claims: Value = serde_json::from_slice(&base64_url_decode(&payload)).unwrap();
     let with = |key: &str, value: Value| {
         let mut changed = claims.clone();
         changed[key] = value;
@@ -197,7 +261,9 @@ async fn expired_tampered_foreign_audience_and_unsigned_tokens_are_refused() {
 
 fn base64_url_decode(text: &str) -> Vec<u8> {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).unwrap()
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .unwrap()
 }
 
 fn base64_url_encode(bytes: &[u8]) -> String {

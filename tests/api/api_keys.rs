@@ -40,10 +40,16 @@ async fn a_key_is_shown_once_listed_by_prefix_and_dies_when_revoked() {
     let listed: Value = listed.json().await.unwrap();
     assert_eq!(listed["total"], 1);
     assert_eq!(listed["data"][0]["prefix"], prefix.as_str());
-    assert!(!listed.to_string().contains(&key), "the key is never shown again");
+    assert!(
+        !listed.to_string().contains(&key),
+        "the key is never shown again"
+    );
 
     let revoked = app
-        .request(Method::DELETE, &format!("/api/v1/api-keys/{}", created["id"].as_str().unwrap()))
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/api-keys/{}", created["id"].as_str().unwrap()),
+        )
         .bearer_auth(&merchant.access)
         .send()
         .await
@@ -62,8 +68,14 @@ async fn a_key_is_shown_once_listed_by_prefix_and_dies_when_revoked() {
 async fn a_key_works_within_its_scopes_only() {
     let app = spawn_app().await;
     let merchant = app.register().await;
-    let reader = create_key(&app, &merchant, &["read"]).await["key"].as_str().unwrap().to_owned();
-    let writer = create_key(&app, &merchant, &["write"]).await["key"].as_str().unwrap().to_owned();
+    let reader = create_key(&app, &merchant, &["read"]).await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let writer = create_key(&app, &merchant, &["write"]).await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let create = |key: String| {
         app.request(Method::POST, "/api/v1/stores")
@@ -71,13 +83,23 @@ async fn a_key_works_within_its_scopes_only() {
             .json(&json!({"name": "Keyed Store"}))
             .send()
     };
-    let list = |key: String| app.request(Method::GET, "/api/v1/stores").header("x-api-key", key).send();
+    let list = |key: String| {
+        app.request(Method::GET, "/api/v1/stores")
+            .header("x-api-key", key)
+            .send()
+    };
 
     let (status, code, _) = error_code(create(reader.clone()).await.unwrap()).await;
-    assert_eq!((status, code.as_str()), (StatusCode::FORBIDDEN, "forbidden"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::FORBIDDEN, "forbidden")
+    );
     assert_eq!(list(reader).await.unwrap().status(), StatusCode::OK);
 
-    assert_eq!(create(writer.clone()).await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(
+        create(writer.clone()).await.unwrap().status(),
+        StatusCode::CREATED
+    );
     assert_eq!(list(writer).await.unwrap().status(), StatusCode::FORBIDDEN);
 
     let unknown = list("dsk_not-a-real-key".into()).await.unwrap();
@@ -85,11 +107,20 @@ async fn a_key_works_within_its_scopes_only() {
 
     let logout = app
         .request(Method::POST, "/api/v1/auth/logout")
-        .header("x-api-key", create_key(&app, &merchant, &["read", "write"]).await["key"].as_str().unwrap())
+        .header(
+            "x-api-key",
+            create_key(&app, &merchant, &["read", "write"]).await["key"]
+                .as_str()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
-    assert_eq!(logout.status(), StatusCode::FORBIDDEN, "a key has no session to end");
+    assert_eq!(
+        logout.status(),
+        StatusCode::FORBIDDEN,
+        "a key has no session to end"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -99,7 +130,10 @@ async fn key_requests_are_validated_field_by_field() {
     for (body, expected) in [
         (json!({"name": "", "scopes": ["read"]}), vec!["name"]),
         (json!({"name": "ok", "scopes": []}), vec!["scopes"]),
-        (json!({"name": "ok", "scopes": ["read", "admin"]}), vec!["scopes[1]"]),
+        (
+            json!({"name": "ok", "scopes": ["read", "admin"]}),
+            vec!["scopes[1]"],
+        ),
     ] {
         let response = app
             .request(Method::POST, "/api/v1/api-keys")

@@ -85,7 +85,10 @@ impl Drop for TestApp {
                 return;
             };
             runtime.block_on(async move {
-                if let Ok(admin) = PgPoolOptions::new().connect(&database_url("postgres")).await {
+                if let Ok(admin) = PgPoolOptions::new()
+                    .connect(&database_url("postgres"))
+                    .await
+                {
                     let drop = format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)");
                     let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&admin).await;
                 }
@@ -127,8 +130,14 @@ impl TestApp {
         let body: Value = response.json().await.expect("json");
         Merchant {
             email,
-            access: body["data"]["access_token"].as_str().expect("access").to_owned(),
-            refresh: body["data"]["refresh_token"].as_str().expect("refresh").to_owned(),
+            access: body["data"]["access_token"]
+                .as_str()
+                .expect("access")
+                .to_owned(),
+            refresh: body["data"]["refresh_token"]
+                .as_str()
+                .expect("refresh")
+                .to_owned(),
         }
     }
 
@@ -193,7 +202,10 @@ pub async fn error_code(response: Response) -> (StatusCode, String, Value) {
     let status = response.status();
     let body: Value = response.json().await.expect("errors are JSON");
     assert!(body["data"].is_null(), "errors carry no data: {body}");
-    let code = body["error"]["code"].as_str().expect("an error code").to_owned();
+    let code = body["error"]["code"]
+        .as_str()
+        .expect("an error code")
+        .to_owned();
     (status, code, body["error"].clone())
 }
 

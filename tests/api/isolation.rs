@@ -45,7 +45,9 @@ async fn another_merchants_store_and_keys_are_404_on_every_route() {
         .collect();
     assert!(scoped.len() >= 6, "the matrix covers every resource route");
     for (method, template) in scoped {
-        let path = template.replace("{store_id}", &store.id()).replace("{key_id}", &key_id);
+        let path = template
+            .replace("{store_id}", &store.id())
+            .replace("{key_id}", &key_id);
         for credential in ["bearer", "api key"] {
             let mut request = app.request(Method::from_bytes(method.as_bytes()).unwrap(), &path);
             request = match credential {

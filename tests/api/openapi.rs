@@ -20,13 +20,19 @@ fn documented(document: &Value) -> BTreeSet<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_document_lists_exactly_the_mounted_routes_with_their_errors() {
     let app = spawn_app().await;
-    let response = app.request(Method::GET, "/api/v1/openapi.json").send().await.unwrap();
+    let response = app
+        .request(Method::GET, "/api/v1/openapi.json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let document: Value = response.json().await.unwrap();
     assert!(document["openapi"].as_str().unwrap().starts_with("3."));
 
-    let known: BTreeSet<(String, String)> =
-        ROUTES.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect();
+    let known: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
     assert_eq!(
         documented(&document),
         known,
@@ -44,9 +50,16 @@ async fn the_document_lists_exactly_the_mounted_routes_with_their_errors() {
             .send()
             .await
             .unwrap();
-        assert_ne!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_ne!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
         let body: Value = response.json().await.unwrap_or(Value::Null);
-        assert_ne!(body["error"]["code"], "route_not_found", "{method} {path} is not mounted");
+        assert_ne!(
+            body["error"]["code"], "route_not_found",
+            "{method} {path} is not mounted"
+        );
     }
 
     // Every operation says what its failures look like.
@@ -61,7 +74,9 @@ async fn the_document_lists_exactly_the_mounted_routes_with_their_errors() {
                 "{method} {path} documents no error"
             );
             assert!(
-                responses.values().any(|r| r.to_string().contains("ErrorEnvelope")),
+                responses
+                    .values()
+                    .any(|r| r.to_string().contains("ErrorEnvelope")),
                 "{method} {path} documents errors without their schema"
             );
         }

@@ -38,7 +38,10 @@ async fn a_new_store_reads_back_in_one_round_trip_with_x_min_position() {
     assert_eq!(public.status(), StatusCode::OK);
     let public: Value = public.json().await.unwrap();
     assert_eq!(public["data"]["name"], "Sunny Socks");
-    assert!(public["data"].get("owner_id").is_none(), "no owner data in public: {public}");
+    assert!(
+        public["data"].get("owner_id").is_none(),
+        "no owner data in public: {public}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,7 +57,10 @@ async fn a_position_the_read_model_does_not_reach_in_time_is_a_503_not_stale_dat
         .unwrap();
     assert!(response.headers().contains_key("retry-after"));
     let (status, code, _) = error_code(response).await;
-    assert_eq!((status, code.as_str()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,7 +70,10 @@ async fn colliding_names_get_suffixed_slugs_and_a_rename_frees_the_old_one() {
     let first = app.create_store(&ada, "Moon Socks").await;
     let second = app.create_store(&bob, "Moon socks!").await;
     let third = app.create_store(&ada, "MOON SOCKS").await;
-    let slugs: Vec<&Value> = [&first, &second, &third].iter().map(|w| &w.body["data"]["slug"]).collect();
+    let slugs: Vec<&Value> = [&first, &second, &third]
+        .iter()
+        .map(|w| &w.body["data"]["slug"])
+        .collect();
     assert_eq!(slugs, vec!["moon-socks", "moon-socks-2", "moon-socks-3"]);
 
     let renamed = Written::from(
@@ -81,7 +90,10 @@ async fn colliding_names_get_suffixed_slugs_and_a_rename_frees_the_old_one() {
     assert_eq!(renamed.etag.as_deref(), Some("\"2\""));
 
     let fourth = app.create_store(&bob, "Moon Socks").await;
-    assert_eq!(fourth.body["data"]["slug"], "moon-socks", "the released slug is free again");
+    assert_eq!(
+        fourth.body["data"]["slug"], "moon-socks",
+        "the released slug is free again"
+    );
     let renamed_public = app
         .request(Method::GET, "/api/v1/public/stores/star-socks")
         .header("x-min-position", fourth.position.unwrap().to_string())
@@ -107,22 +119,29 @@ async fn an_idempotent_retry_returns_the_identical_answer_and_appends_nothing() 
     assert_eq!(retry.headers()["idempotent-replayed"], "true");
     let retry = Written::from(retry).await;
     assert_eq!(first, retry);
-    let store_count: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'store.created'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let store_count: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'store.created'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(store_count, 1);
 
     let other_body = send(json!({"name": "Twice"})).await.unwrap();
     let (status, code, _) = error_code(other_body).await;
-    assert_eq!((status, code.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
+    );
 
     // A retried pause answers as the first one did, not with "already paused".
     let pause = || {
-        app.request(Method::POST, &format!("/api/v1/stores/{}/pause", first.id()))
-            .bearer_auth(&merchant.access)
-            .header("idempotency-key", "pause-once")
-            .send()
+        app.request(
+            Method::POST,
+            &format!("/api/v1/stores/{}/pause", first.id()),
+        )
+        .bearer_auth(&merchant.access)
+        .header("idempotency-key", "pause-once")
+        .send()
     };
     let paused = Written::from(pause().await.unwrap()).await;
     assert_eq!(paused.status, StatusCode::OK);
@@ -160,8 +179,18 @@ async fn concurrent_patches_with_the_same_if_match_have_exactly_one_winner() {
         }
         statuses.push(status);
     }
-    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count(), 7);
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CONFLICT)
+            .count(),
+        7
+    );
     assert_eq!(app.events_in(&format!("store-{}", store.id())).await, 2);
 }
 
@@ -187,21 +216,34 @@ async fn pause_activate_and_delete_move_the_store_and_its_public_page() {
             .header("x-min-position", position.to_string())
             .send()
     };
-    assert_eq!(public(store.position.unwrap()).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        public(store.position.unwrap()).await.unwrap().status(),
+        StatusCode::OK
+    );
 
     let paused = Written::from(act(Method::POST, "/pause").await.unwrap()).await;
     assert_eq!(paused.body["data"]["status"], "paused");
     let at = paused.position.unwrap();
-    assert_eq!(public(at).await.unwrap().status(), StatusCode::NOT_FOUND, "paused stores are not public");
+    assert_eq!(
+        public(at).await.unwrap().status(),
+        StatusCode::NOT_FOUND,
+        "paused stores are not public"
+    );
     let listed: Value = list(at, "paused").await.unwrap().json().await.unwrap();
     assert_eq!(listed["total"], 1);
     let listed: Value = list(at, "active").await.unwrap().json().await.unwrap();
     assert_eq!(listed["total"], 0);
     let (status, code, _) = error_code(act(Method::POST, "/pause").await.unwrap()).await;
-    assert_eq!((status, code.as_str()), (StatusCode::CONFLICT, "already_paused"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::CONFLICT, "already_paused")
+    );
 
     let active = Written::from(act(Method::POST, "/activate").await.unwrap()).await;
-    assert_eq!(public(active.position.unwrap()).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        public(active.position.unwrap()).await.unwrap().status(),
+        StatusCode::OK
+    );
 
     let deleted = Written::from(act(Method::DELETE, "").await.unwrap()).await;
     assert_eq!(deleted.body["data"]["status"], "deleted");
@@ -218,8 +260,15 @@ async fn pause_activate_and_delete_move_the_store_and_its_public_page() {
         .await
         .unwrap();
     assert_eq!(all["total"], 0, "deleted stores are not listed");
-    for (method, suffix) in [(Method::GET, ""), (Method::DELETE, ""), (Method::POST, "/activate")] {
-        assert_eq!(act(method, suffix).await.unwrap().status(), StatusCode::NOT_FOUND);
+    for (method, suffix) in [
+        (Method::GET, ""),
+        (Method::DELETE, ""),
+        (Method::POST, "/activate"),
+    ] {
+        assert_eq!(
+            act(method, suffix).await.unwrap().status(),
+            StatusCode::NOT_FOUND
+        );
     }
 }
 
@@ -229,7 +278,11 @@ async fn lists_are_paginated_newest_first() {
     let merchant = app.register().await;
     let mut last = 0;
     for n in 0..5 {
-        last = app.create_store(&merchant, &format!("Paged {n}")).await.position.unwrap();
+        last = app
+            .create_store(&merchant, &format!("Paged {n}"))
+            .await
+            .position
+            .unwrap();
     }
     let page: Value = app
         .request(Method::GET, "/api/v1/stores?page=2&per_page=2")
@@ -241,8 +294,20 @@ async fn lists_are_paginated_newest_first() {
         .json()
         .await
         .unwrap();
-    assert_eq!((page["total"].clone(), page["page"].clone(), page["per_page"].clone()), (json!(5), json!(2), json!(2)));
-    let names: Vec<&str> = page["data"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        (
+            page["total"].clone(),
+            page["page"].clone(),
+            page["per_page"].clone()
+        ),
+        (json!(5), json!(2), json!(2))
+    );
+    let names: Vec<&str> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, vec!["Paged 2", "Paged 1"]);
 }
 
@@ -254,10 +319,19 @@ async fn each_store_rule_names_its_field() {
     let creates = [
         (json!({"name": ""}), vec!["name"]),
         (json!({"name": "n".repeat(101)}), vec!["name"]),
-        (json!({"name": "ok", "niche": "n".repeat(101)}), vec!["niche"]),
-        (json!({"name": "ok", "description": "d".repeat(5001)}), vec!["description"]),
+        (
+            json!({"name": "ok", "niche": "n".repeat(101)}),
+            vec!["niche"],
+        ),
+        (
+            json!({"name": "ok", "description": "d".repeat(5001)}),
+            vec!["description"],
+        ),
         (json!({"name": "ok", "currency": "EURO"}), vec!["currency"]),
-        (json!({"name": "", "currency": "XXX"}), vec!["name", "currency"]),
+        (
+            json!({"name": "", "currency": "XXX"}),
+            vec!["name", "currency"],
+        ),
         (json!({"niche": "no name"}), vec!["name"]),
         (json!({"name": 42}), vec!["name"]),
     ];
@@ -276,7 +350,10 @@ async fn each_store_rule_names_its_field() {
     for (body, expected) in [
         (json!({"name": null}), vec!["name"]),
         (json!({"name": "   "}), vec!["name"]),
-        (json!({"description": "d".repeat(5001)}), vec!["description"]),
+        (
+            json!({"description": "d".repeat(5001)}),
+            vec!["description"],
+        ),
     ] {
         let response = app
             .request(Method::PATCH, &format!("/api/v1/stores/{}", store.id()))

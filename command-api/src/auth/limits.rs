@@ -33,8 +33,14 @@ impl Default for LoginLimits {
 impl LoginLimits {
     pub fn new(window: Duration, per_email: u32, per_address: u32) -> Self {
         Self {
-            by_email: Cache::builder().max_capacity(100_000).time_to_live(window).build(),
-            by_address: Cache::builder().max_capacity(100_000).time_to_live(window).build(),
+            by_email: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(window)
+                .build(),
+            by_address: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(window)
+                .build(),
             window,
             per_email,
             per_address,

@@ -7,8 +7,9 @@ mod sessions;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use api_core::{
-    ApiError, ApiJson, Data, FieldError, data,
+    ApiError, ApiJson, Data, FieldError,
     auth::{Reader, SessionPrincipal},
+    data,
     openapi::ErrorEnvelope,
     tokens::{TokenKind, TokenPair},
 };
@@ -22,7 +23,9 @@ use domain::{
     DisplayName, Email,
     merchant::{Merchant, Register, decide, evolve},
 };
-use eventlog::{AppendError, AppendOutcome, AppendRequest, ExpectedVersion, Fold, NewEvent, UniqueKey};
+use eventlog::{
+    AppendError, AppendOutcome, AppendRequest, ExpectedVersion, Fold, NewEvent, UniqueKey,
+};
 use schemas::{
     Event, EventMetadata,
     api::accounts::{LoggedOut, LoginRequest, MerchantView, RefreshRequest, RegisterRequest},
@@ -92,7 +95,12 @@ fn parse_registration(request: &RegisterRequest) -> Result<Register, ApiError> {
             format!("must be at most {} characters", passwords::MAX_CHARS),
         ));
     }
-    let name = match request.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+    let name = match request
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
         None => Some(None),
         Some(raw) => fields.check("name", DisplayName::parse(raw)).map(Some),
     };
@@ -120,8 +128,7 @@ async fn register(
 ) -> Result<(StatusCode, Json<Data<TokenPair>>), ApiError> {
     let registration = parse_registration(&body.value)?;
     let merchant_id = Uuid::now_v7();
-    let events = decide(&Merchant::Unregistered, &registration)
-        .map_err(ApiError::internal)?;
+    let events = decide(&Merchant::Unregistered, &registration).map_err(ApiError::internal)?;
     // The credentials row goes first: if the append then fails, what is left is a hash
     // that no email leads to.
     let hash = passwords::hash(body.value.password.clone()).await?;
@@ -197,7 +204,10 @@ async fn login(
     Ok(data(sessions::open(&state, merchant_id).await?))
 }
 
-async fn credentials_for(state: &CommandState, email: &str) -> Result<Option<(Uuid, String)>, ApiError> {
+async fn credentials_for(
+    state: &CommandState,
+    email: &str,
+) -> Result<Option<(Uuid, String)>, ApiError> {
     let Ok(email) = Email::parse(email) else {
         return Ok(None);
     };

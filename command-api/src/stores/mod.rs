@@ -11,9 +11,13 @@ use axum::{
 };
 use domain::{
     Slug,
-    store::{CreateStore, Store, StoreCommand, StoreError, StoreProfile, UpdateStore, decide, evolve},
+    store::{
+        CreateStore, Store, StoreCommand, StoreError, StoreProfile, UpdateStore, decide, evolve,
+    },
 };
-use eventlog::{AppendError, AppendOutcome, AppendRequest, Appended, ExpectedVersion, Fold, NewEvent};
+use eventlog::{
+    AppendError, AppendOutcome, AppendRequest, Appended, ExpectedVersion, Fold, NewEvent,
+};
 use schemas::{
     Event,
     api::stores::{CreateStoreRequest, StoreView, UpdateStoreRequest},
@@ -120,8 +124,13 @@ async fn create_store(
 ) -> Result<Response, ApiError> {
     let new = parse::new_store(&body.value)?;
     let principal = context.principal;
-    let idempotency =
-        Idempotency::new(&principal, context.key.0, &context.method, &context.path, &body.raw);
+    let idempotency = Idempotency::new(
+        &principal,
+        context.key.0,
+        &context.method,
+        &context.path,
+        &body.raw,
+    );
     if let Some(previous) = match &idempotency {
         Some(i) => i.previous(state.pool()).await?,
         None => None,
@@ -218,7 +227,11 @@ async fn change_store(state: &CommandState, change: ChangeRequest) -> Result<Res
         let loaded = eventlog::load::<StoreFold>(state.pool(), &stream, state.snapshot_every())
             .await
             .map_err(ApiError::internal)?;
-        let Some(current) = loaded.state.live().filter(|p| p.owner_id == change.principal.merchant_id) else {
+        let Some(current) = loaded
+            .state
+            .live()
+            .filter(|p| p.owner_id == change.principal.merchant_id)
+        else {
             return Err(ApiError::NotFound);
         };
         if let Some(expected) = change.if_match
@@ -232,7 +245,11 @@ async fn change_store(state: &CommandState, change: ChangeRequest) -> Result<Res
             Intent::Update(changes) => {
                 let slug = match &changes.name {
                     Some(name) if !Slug::from_recorded(current.slug.clone()).belongs_to(name) => {
-                        Some(renamed_slug.get_or_insert_with(|| Slug::candidate(name, 1)).clone())
+                        Some(
+                            renamed_slug
+                                .get_or_insert_with(|| Slug::candidate(name, 1))
+                                .clone(),
+                        )
                     }
                     _ => None,
                 };
@@ -285,7 +302,10 @@ async fn change_store(state: &CommandState, change: ChangeRequest) -> Result<Res
             }
             Err(AppendError::VersionConflict { .. }) => {}
             Err(AppendError::UniqueKeyTaken { .. }) => {
-                if let Intent::Update(parse::StoreChanges { name: Some(name), .. }) = &change.intent {
+                if let Intent::Update(parse::StoreChanges {
+                    name: Some(name), ..
+                }) = &change.intent
+                {
                     renamed_slug = Some(
                         slug::first_free(state.pool(), name)
                             .await
@@ -306,13 +326,12 @@ async fn unchanged(
     current: &StoreProfile,
     version: i32,
 ) -> Result<Response, ApiError> {
-    let position: i64 = sqlx::query_scalar(
-        "SELECT coalesce(max(position), 0) FROM events WHERE stream_id = $1",
-    )
-    .bind(stream_id(store_id))
-    .fetch_one(state.pool())
-    .await
-    .map_err(ApiError::internal)?;
+    let position: i64 =
+        sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events WHERE stream_id = $1")
+            .bind(stream_id(store_id))
+            .fetch_one(state.pool())
+            .await
+            .map_err(ApiError::internal)?;
     Ok(RecordedResponse {
         status: 200,
         version,
@@ -394,7 +413,11 @@ async fn update_store(
     body: ApiJson<UpdateStoreRequest>,
 ) -> Result<Response, ApiError> {
     let changes = parse::store_changes(&body.value)?;
-    change_store(&state, context.change(store_id, &body.raw, Intent::Update(changes))).await
+    change_store(
+        &state,
+        context.change(store_id, &body.raw, Intent::Update(changes)),
+    )
+    .await
 }
 
 /// Pause a store: its storefront goes dark until it is activated.

@@ -85,7 +85,12 @@ pub fn store_changes(request: &UpdateStoreRequest) -> Result<StoreChanges, ApiEr
         Some(Some(raw)) => fields.check("name", StoreName::parse(raw)).map(Some),
     };
     let niche = change(&mut fields, "niche", &request.niche, Niche::parse);
-    let description = change(&mut fields, "description", &request.description, Description::parse);
+    let description = change(
+        &mut fields,
+        "description",
+        &request.description,
+        Description::parse,
+    );
     fields.finish(|| {
         Some(StoreChanges {
             name: name?,

@@ -1,0 +1,302 @@
+//! `bench http`: the real HTTP server (every role, as `dropship serve` runs it) driven
+//! over loopback by concurrent keep-alive clients in this process.
+//! - `create_store`: `POST /api/v1/stores` by many merchants, each request a new store.
+//! - `public_store`: `GET /api/v1/public/stores/{slug}` over stores already projected,
+//!   so it measures the cached read path.
+//!
+//! The server runs on a runtime of its own threads, so the load generator's tasks do
+//! not queue behind its work (they still share the machine's cores, as the targets say).
+
+use std::{
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use dropship::{Platform, Role, config::Config};
+use eventlog::jetstream::StreamNames;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::scratch::{Scratch, settle};
+
+#[derive(Debug, clap::Args)]
+pub struct Options {
+    /// Create-store commands to send.
+    #[arg(long, default_value_t = 30_000)]
+    commands: u64,
+    /// Public store reads to send.
+    #[arg(long, default_value_t = 300_000)]
+    reads: u64,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 64)]
+    clients: u64,
+    /// Merchants the commands are spread over.
+    #[arg(long, default_value_t = 16)]
+    merchants: u64,
+    /// Server worker threads.
+    #[arg(long, default_value_t = 2)]
+    server_threads: usize,
+}
+
+pub async fn run(options: Options) -> anyhow::Result<()> {
+    let server = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/dropship".into());
+    let nats_url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let scratch = Scratch::create(&server).await?;
+    let names = StreamNames::new(
+        format!("BENCH_{}", Uuid::new_v4().simple()),
+        format!("bench_{}", Uuid::new_v4().simple()),
+    );
+    let (address, shutdown, serving) =
+        start_server(&scratch.url, &nats_url, &names, options.server_threads).await?;
+    let result = drive(&options, &address, &scratch).await;
+    shutdown.cancel();
+    let _ = serving.join();
+    if let Ok(client) = async_nats::connect(&nats_url).await {
+        let _ = async_nats::jetstream::new(client)
+            .delete_stream(&names.stream)
+            .await;
+    }
+    scratch.drop().await?;
+    result
+}
+
+type Serving = std::thread::JoinHandle<()>;
+
+async fn start_server(
+    database_url: &str,
+    nats_url: &str,
+    names: &StreamNames,
+    threads: usize,
+) -> anyhow::Result<(String, CancellationToken, Serving)> {
+    let (database_url, nats_url) = (database_url.to_owned(), nats_url.to_owned());
+    let names = names.clone();
+    let config = Config::from_lookup(move |name| match name {
+        "DATABASE_URL" => Some(database_url.clone()),
+        "NATS_URL" => Some(nats_url.clone()),
+        "NATS_STREAM" => Some(names.stream.clone()),
+        "NATS_SUBJECT_PREFIX" => Some(names.subject_prefix.clone()),
+        _ => None,
+    })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("server")
+        .enable_all()
+        .build()?;
+    let shutdown = CancellationToken::new();
+    let (bound, started) = tokio::sync::oneshot::channel::<anyhow::Result<SocketAddr>>();
+    let stop = shutdown.clone();
+    let serving = std::thread::spawn(move || {
+        runtime.block_on(async move {
+            let started = async {
+                let platform = Platform::start(config).await?;
+                let listener = TcpListener::bind("127.0.0.1:0").await?;
+                Ok::<_, anyhow::Error>((platform, listener))
+            }
+            .await;
+            match started {
+                Ok((platform, listener)) => {
+                    let address = listener.local_addr();
+                    let _ = bound.send(address.map_err(Into::into));
+                    let _ = platform.serve(Role::ALL, listener, stop).await;
+                }
+                Err(error) => {
+                    let _ = bound.send(Err(error));
+                }
+            }
+        });
+    });
+    let address = started.await??;
+    Ok((format!("http://{address}"), shutdown, serving))
+}
+
+async fn drive(options: &Options, address: &str, scratch: &Scratch) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(options.clients as usize)
+        .build()?;
+    let tokens = register(&client, address, options.merchants).await?;
+    let pool = sqlx::PgPool::connect(&scratch.url).await?;
+    settle(&pool).await;
+
+    let tokens = Arc::new(tokens);
+    let measured = load(options.clients, options.commands, {
+        let (client, address, tokens) = (client.clone(), address.to_owned(), tokens.clone());
+        move |client_index, n| {
+            let (client, address) = (client.clone(), address.clone());
+            let token = tokens[(client_index as usize) % tokens.len()].clone();
+            async move {
+                let response = client
+                    .post(format!("{address}/api/v1/stores"))
+                    .bearer_auth(token)
+                    .json(&json!({"name": format!("Bench Store {client_index} {n}"), "niche": "bench"}))
+                    .send()
+                    .await?;
+                Ok(response.status() == reqwest::StatusCode::CREATED)
+            }
+        }
+    })
+    .await?;
+    measured.report("create_store", options.clients);
+
+    let slugs = public_slugs(&client, address, &tokens[0]).await?;
+    let slugs = Arc::new(slugs);
+    let measured = load(options.clients, options.reads, {
+        let (client, address) = (client.clone(), address.to_owned());
+        move |client_index, n| {
+            let (client, address) = (client.clone(), address.clone());
+            let slug = slugs[((client_index * 7919 + n) as usize) % slugs.len()].clone();
+            async move {
+                let response = client
+                    .get(format!("{address}/api/v1/public/stores/{slug}"))
+                    .send()
+                    .await?;
+                let ok = response.status() == reqwest::StatusCode::OK;
+                response.bytes().await?;
+                Ok(ok)
+            }
+        }
+    })
+    .await?;
+    measured.report("public_store_cached", options.clients);
+    pool.close().await;
+    Ok(())
+}
+
+async fn register(
+    client: &reqwest::Client,
+    address: &str,
+    merchants: u64,
+) -> anyhow::Result<Vec<String>> {
+    let mut tokens = Vec::new();
+    for _ in 0..merchants {
+        let body: Value = client
+            .post(format!("{address}/api/v1/auth/register"))
+            .json(&json!({"email": format!("bench-{}@example.com", Uuid::new_v4().simple()), "password": "bench password"}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let token = body["data"]["access_token"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("registration failed: {body}"))?;
+        tokens.push(token.to_owned());
+    }
+    Ok(tokens)
+}
+
+/// 100 stores of one merchant, waited for until the read model has them all.
+async fn public_slugs(
+    client: &reqwest::Client,
+    address: &str,
+    token: &str,
+) -> anyhow::Result<Vec<String>> {
+    let mut slugs = Vec::new();
+    let mut position = 0;
+    for n in 0..100 {
+        let response = client
+            .post(format!("{address}/api/v1/stores"))
+            .bearer_auth(token)
+            .json(&json!({"name": format!("Storefront {n} {}", Uuid::new_v4().simple())}))
+            .send()
+            .await?;
+        position = response
+            .headers()
+            .get("x-position")
+            .and_then(|p| p.to_str().ok()?.parse::<i64>().ok())
+            .unwrap_or(position);
+        let body: Value = response.json().await?;
+        slugs.push(body["data"]["slug"].as_str().unwrap_or_default().to_owned());
+    }
+    let waited = client
+        .get(format!("{address}/api/v1/stores?per_page=1"))
+        .bearer_auth(token)
+        .header("x-min-position", position.to_string())
+        .timeout(Duration::from_secs(120))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        waited.status().is_success(),
+        "the read model did not catch up"
+    );
+    Ok(slugs)
+}
+
+struct Measured {
+    requests: u64,
+    failures: u64,
+    elapsed: Duration,
+    latencies_us: Vec<u32>,
+}
+
+impl Measured {
+    fn percentile_ms(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let index = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        f64::from(self.latencies_us[index]) / 1000.0
+    }
+
+    fn report(&self, workload: &str, clients: u64) {
+        println!(
+            "{}",
+            json!({
+                "workload": workload,
+                "clients": clients,
+                "requests": self.requests,
+                "failures": self.failures,
+                "seconds": (self.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+                "requests_per_s": (self.requests as f64 / self.elapsed.as_secs_f64()).round(),
+                "p50_ms": self.percentile_ms(0.50),
+                "p99_ms": self.percentile_ms(0.99),
+                "max_ms": self.percentile_ms(1.0),
+            })
+        );
+    }
+}
+
+/// Runs `total` requests over `clients` concurrent loops; `send(client, n)` makes one
+/// and says whether it succeeded.
+async fn load<F, Fut>(clients: u64, total: u64, send: F) -> anyhow::Result<Measured>
+where
+    F: Fn(u64, u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<bool>> + Send,
+{
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|client| {
+            let send = send.clone();
+            let count = total / clients;
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(count as usize);
+                let mut failures = 0u64;
+                for n in 0..count {
+                    let sent = Instant::now();
+                    if !send(client, n).await? {
+                        failures += 1;
+                    }
+                    latencies.push(sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                }
+                Ok::<_, anyhow::Error>((latencies, failures))
+            })
+        })
+        .collect();
+    let mut latencies_us = Vec::with_capacity(total as usize);
+    let mut failures = 0;
+    for task in tasks {
+        let (latencies, failed) = task.await??;
+        latencies_us.extend(latencies);
+        failures += failed;
+    }
+    let elapsed = started.elapsed();
+    latencies_us.sort_unstable();
+    Ok(Measured {
+        requests: latencies_us.len() as u64,
+        failures,
+        elapsed,
+        latencies_us,
+    })
+}
