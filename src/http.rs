@@ -11,7 +11,10 @@ use axum::{
     routing::get,
 };
 use eventlog::jetstream::StreamNames;
-use projections::{Projection, store_activity::StoreActivity};
+use projections::{Projection, store_activity::StoreActivity, stores::Stores};
+
+/// Every projection the projector role runs, for the lag figures.
+const PROJECTIONS: [&str; 2] = [StoreActivity::NAME, Stores::NAME];
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -76,7 +79,10 @@ async fn metrics(AxumState(state): AxumState<HealthState>) -> Response {
     let figures = async {
         let head = eventlog::head_position(&state.pool).await?;
         let published = eventlog::publisher_checkpoint(&state.pool, &state.names.stream).await?;
-        let projected = projections::checkpoint(&state.pool, StoreActivity::NAME).await?;
+        let mut projected = Vec::new();
+        for name in PROJECTIONS {
+            projected.push((name, projections::checkpoint(&state.pool, name).await?));
+        }
         Ok::<_, sqlx::Error>((head, published, projected))
     };
     let Ok((head, published, projected)) = figures.await else {
@@ -92,11 +98,13 @@ async fn metrics(AxumState(state): AxumState<HealthState>) -> Response {
         "# TYPE dropship_publisher_lag gauge\ndropship_publisher_lag {}",
         head - published
     );
-    let _ = writeln!(
-        body,
-        "# TYPE dropship_projection_lag gauge\ndropship_projection_lag{{projection=\"{}\"}} {}",
-        StoreActivity::NAME,
-        head - projected
-    );
+    let _ = writeln!(body, "# TYPE dropship_projection_lag gauge");
+    for (name, position) in projected {
+        let _ = writeln!(
+            body,
+            "dropship_projection_lag{{projection=\"{name}\"}} {}",
+            head - position
+        );
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

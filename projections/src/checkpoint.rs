@@ -17,11 +17,19 @@ pub(crate) async fn ensure_checkpoint(
 
 /// Locks the projection's checkpoint row for the rest of the transaction and returns it.
 /// Taking this lock first is what keeps a live batch and a rebuild's swap apart.
+///
+/// The transaction commits without waiting for its WAL flush: a read model is derived
+/// data, so if Postgres loses its last commits in a crash the checkpoint goes back with
+/// the rows, and the projector re-applies those positions (read from the log when
+/// JetStream does not redeliver them).
 pub(crate) async fn lock_checkpoint(
     conn: &mut PgConnection,
     name: &str,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE")
+    sqlx::query_scalar(
+        "SELECT position FROM projection_checkpoints, set_config('synchronous_commit', 'off', true) \
+         WHERE name = $1 FOR UPDATE OF projection_checkpoints",
+    )
         .bind(name)
         .fetch_one(conn)
         .await

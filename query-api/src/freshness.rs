@@ -5,7 +5,7 @@
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -28,6 +28,7 @@ use tracing::warn;
 
 pub const X_MIN_POSITION: HeaderName = HeaderName::from_static("x-min-position");
 const PUBLIC_STORE_CAPACITY: u64 = 100_000;
+const POLL_EVERY: Duration = Duration::from_secs(1);
 
 /// `X-Min-Position: <p>`: answer only once the read model has applied position `p`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -66,6 +67,8 @@ struct Inner {
     /// Bumped on every change notification, before the entry is invalidated; a reader
     /// that saw it move while it read does not trust what it cached (see `remember`).
     generation: AtomicU64,
+    /// Set when the listening connection dropped, so `poll` empties the cache.
+    reconnected: AtomicBool,
     max_wait: Duration,
 }
 
@@ -76,24 +79,56 @@ impl Freshness {
         max_wait: Duration,
         shutdown: CancellationToken,
     ) -> Result<Self, sqlx::Error> {
+        // Listening before reading the checkpoint: a move in between is then heard.
+        let mut listener = PgListener::connect_with(&pool).await?;
+        listener
+            .listen_all([CHECKPOINT_CHANNEL, STORE_CHANGED_CHANNEL])
+            .await?;
         let initial = projections::checkpoint(&pool, Stores::NAME).await?;
         let freshness = Self {
             inner: Arc::new(Inner {
                 stores_checkpoint: watch::Sender::new(initial),
                 public_stores: Cache::builder().max_capacity(PUBLIC_STORE_CAPACITY).build(),
                 generation: AtomicU64::new(0),
+                reconnected: AtomicBool::new(false),
                 max_wait,
             }),
         };
-        let mut listener = PgListener::connect_with(&pool).await?;
-        listener
-            .listen_all([CHECKPOINT_CHANNEL, STORE_CHANGED_CHANNEL])
-            .await?;
-        tokio::spawn(freshness.clone().listen(pool, listener, shutdown));
+        tokio::spawn(freshness.clone().listen(listener, shutdown.clone()));
+        tokio::spawn(freshness.clone().poll(pool, shutdown));
         Ok(freshness)
     }
 
-    async fn listen(self, pool: PgPool, mut listener: PgListener, shutdown: CancellationToken) {
+    /// The safety net under the notifications: once a second, the checkpoint as the
+    /// database has it, and after the listener lost its connection (notifications sent
+    /// meanwhile are gone) an emptied cache. By then the listener listens again.
+    async fn poll(self, pool: PgPool, shutdown: CancellationToken) {
+        let mut ticks = tokio::time::interval(POLL_EVERY);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            if self.inner.reconnected.swap(false, Ordering::SeqCst) {
+                self.inner.generation.fetch_add(1, Ordering::SeqCst);
+                self.inner.public_stores.invalidate_all();
+            }
+            match projections::checkpoint(&pool, Stores::NAME).await {
+                Ok(position) => self.advance(position),
+                Err(error) => warn!(%error, "cannot read the stores checkpoint"),
+            }
+        }
+    }
+
+    fn advance(&self, position: i64) {
+        self.inner.stores_checkpoint.send_if_modified(|current| {
+            let moved = position > *current;
+            *current = (*current).max(position);
+            moved
+        });
+    }
+
+    async fn listen(self, mut listener: PgListener, shutdown: CancellationToken) {
         loop {
             let received = tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -104,13 +139,13 @@ impl Freshness {
                     self.apply(notification.channel(), notification.payload())
                         .await;
                 }
-                // The connection dropped and notifications may have been missed: start
-                // over from what the database says (the listener reconnects by itself).
-                Ok(None) => self.resync(&pool).await,
+                // The connection dropped (it reconnects on the next call) and notifications
+                // may have been missed: `poll` starts the cache over.
+                Ok(None) => self.inner.reconnected.store(true, Ordering::SeqCst),
                 Err(error) => {
                     warn!(%error, "read-model notifications unavailable; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    self.resync(&pool).await;
+                    self.inner.reconnected.store(true, Ordering::SeqCst);
+                    tokio::time::sleep(POLL_EVERY).await;
                 }
             }
         }
@@ -124,26 +159,7 @@ impl Freshness {
             && name == Stores::NAME
             && let Ok(position) = position.parse::<i64>()
         {
-            self.inner.stores_checkpoint.send_if_modified(|current| {
-                let moved = position > *current;
-                *current = (*current).max(position);
-                moved
-            });
-        }
-    }
-
-    async fn resync(&self, pool: &PgPool) {
-        self.inner.generation.fetch_add(1, Ordering::SeqCst);
-        self.inner.public_stores.invalidate_all();
-        match projections::checkpoint(pool, Stores::NAME).await {
-            Ok(position) => {
-                self.inner.stores_checkpoint.send_if_modified(|current| {
-                    let moved = position > *current;
-                    *current = (*current).max(position);
-                    moved
-                });
-            }
-            Err(error) => warn!(%error, "cannot read the stores checkpoint"),
+            self.advance(position);
         }
     }
 

@@ -367,3 +367,39 @@ async fn each_store_rule_names_its_field() {
         assert_eq!(fields(&error), expected, "{body}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cached_public_page_is_never_staler_than_the_projection() {
+    let app = spawn_app().await;
+    let merchant = app.register().await;
+    let public = |slug: &'static str, position: Option<i64>| {
+        let mut request = app.request(Method::GET, &format!("/api/v1/public/stores/{slug}"));
+        if let Some(position) = position {
+            request = request.header("x-min-position", position.to_string());
+        }
+        request.send()
+    };
+    // A miss is cached too, and must not hide the store once it exists.
+    assert_eq!(public("cached-socks", None).await.unwrap().status(), StatusCode::NOT_FOUND);
+    let store = app.create_store(&merchant, "Cached Socks").await;
+    let seen = public("cached-socks", store.position).await.unwrap();
+    assert_eq!(seen.status(), StatusCode::OK);
+    assert!(seen.headers()["cache-control"].to_str().unwrap().contains("max-age"));
+    let body: Value = seen.json().await.unwrap();
+    assert_eq!(body["data"]["niche"], "socks");
+
+    let changed = Written::from(
+        app.request(Method::PATCH, &format!("/api/v1/stores/{}", store.id()))
+            .bearer_auth(&merchant.access)
+            .json(&json!({"name": "Fresh Socks", "niche": null}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let at = changed.position;
+    assert_eq!(public("cached-socks", at).await.unwrap().status(), StatusCode::NOT_FOUND);
+    let fresh: Value = public("fresh-socks", at).await.unwrap().json().await.unwrap();
+    assert_eq!(fresh["data"]["name"], "Fresh Socks");
+    assert_eq!(fresh["data"]["niche"], Value::Null);
+}
