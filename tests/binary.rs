@@ -56,6 +56,8 @@ impl Environment {
             .env("NATS_STREAM", &self.names.stream)
             .env("NATS_SUBJECT_PREFIX", &self.names.subject_prefix)
             .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
+            // Split roles verify each other's tokens, so they share the signing key.
+            .env("JWT_SECRET", "binary-test-secret-binary-test-secret-01")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -200,6 +202,73 @@ async fn split_roles_in_separate_processes_behave_as_all_in_one() {
         assert!(exit_of(child).await.status.success());
     }
     pool.close().await;
+    environment.remove().await;
+}
+
+#[tokio::test]
+async fn a_write_through_one_process_is_read_through_another() {
+    let environment = Environment::new();
+    let ports = [free_port(), free_port(), free_port()];
+    let roles: [&[&str]; 3] = [
+        &["--role", "publisher", "--role", "projector"],
+        &["--role", "command-api"],
+        &["--role", "query-api"],
+    ];
+    let migrate = environment.command(free_port()).arg("migrate").output().unwrap();
+    assert!(migrate.status.success());
+    let children: Vec<Child> = ports
+        .iter()
+        .zip(roles)
+        .map(|(port, roles)| {
+            environment
+                .command(*port)
+                .arg("serve")
+                .args(roles)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for port in ports {
+        assert!(eventually(PATIENCE, || ready(port)).await);
+    }
+    let (commands, queries) = (
+        format!("http://127.0.0.1:{}", ports[1]),
+        format!("http://127.0.0.1:{}", ports[2]),
+    );
+    let client = reqwest::Client::new();
+    let registered: serde_json::Value = client
+        .post(format!("{commands}/api/v1/auth/register"))
+        .json(&serde_json::json!({"email": "split@example.com", "password": "split roles"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = registered["data"]["access_token"].as_str().unwrap();
+    let created = client
+        .post(format!("{commands}/api/v1/stores"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"name": "Split Store"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let position = created.headers()["x-position"].to_str().unwrap().to_owned();
+    let read = client
+        .get(format!("{queries}/api/v1/public/stores/split-store"))
+        .header("x-min-position", position)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    let unserved = client.get(format!("{queries}/api/v1/auth/me")).send().await.unwrap();
+    assert_eq!(unserved.status(), 404, "the query role does not serve commands");
+
+    for child in children {
+        terminate(&child);
+        assert!(exit_of(child).await.status.success());
+    }
     environment.remove().await;
 }
 
