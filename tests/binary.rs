@@ -214,7 +214,11 @@ async fn a_write_through_one_process_is_read_through_another() {
         &["--role", "command-api"],
         &["--role", "query-api"],
     ];
-    let migrate = environment.command(free_port()).arg("migrate").output().unwrap();
+    let migrate = environment
+        .command(free_port())
+        .arg("migrate")
+        .output()
+        .unwrap();
     assert!(migrate.status.success());
     let children: Vec<Child> = ports
         .iter()
@@ -262,8 +266,16 @@ async fn a_write_through_one_process_is_read_through_another() {
         .await
         .unwrap();
     assert_eq!(read.status(), 200);
-    let unserved = client.get(format!("{queries}/api/v1/auth/me")).send().await.unwrap();
-    assert_eq!(unserved.status(), 404, "the query role does not serve commands");
+    let unserved = client
+        .get(format!("{queries}/api/v1/auth/me"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        unserved.status(),
+        404,
+        "the query role does not serve commands"
+    );
 
     for child in children {
         terminate(&child);

@@ -4,9 +4,13 @@
 
 use std::sync::Arc;
 
-use api_core::{ApiError, auth::Principal};
+use api_core::{
+    ApiError,
+    auth::{Principal, Writer},
+};
 use axum::{
     Json,
+    extract::FromRequestParts,
     http::{HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -17,7 +21,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
-use crate::preconditions::{IDEMPOTENT_REPLAYED, X_POSITION, etag};
+use crate::preconditions::{IDEMPOTENT_REPLAYED, IdempotencyKey, IfMatch, X_POSITION, etag};
 
 /// A write's answer: status, the version and position headers, and the body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -147,5 +151,49 @@ pub fn append_failed(error: AppendError) -> ApiError {
             retry_after: std::time::Duration::from_secs(1),
         },
         other => ApiError::internal(other),
+    }
+}
+
+/// The parts of a write request every command reads: who (allowed to write), which
+/// conditions, and what to fingerprint for `Idempotency-Key`.
+pub struct WriteContext {
+    pub principal: Principal,
+    pub if_match: IfMatch,
+    key: IdempotencyKey,
+    method: Method,
+    path: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for WriteContext
+where
+    api_core::auth::Authenticator: axum::extract::FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let Writer(principal) = Writer::from_request_parts(parts, state).await?;
+        Ok(Self {
+            principal,
+            if_match: IfMatch::from_request_parts(parts, state).await?,
+            key: IdempotencyKey::from_request_parts(parts, state).await?,
+            method: parts.method.clone(),
+            path: parts.uri.path().to_owned(),
+        })
+    }
+}
+
+impl WriteContext {
+    /// The request's `Idempotency-Key` with the fingerprint of this body, if it has one.
+    pub fn idempotency(&self, body: &[u8]) -> Option<Idempotency> {
+        Idempotency::new(
+            &self.principal,
+            self.key.0.clone(),
+            &self.method,
+            &self.path,
+            body,
+        )
     }
 }

@@ -380,11 +380,19 @@ async fn the_cached_public_page_is_never_staler_than_the_projection() {
         request.send()
     };
     // A miss is cached too, and must not hide the store once it exists.
-    assert_eq!(public("cached-socks", None).await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        public("cached-socks", None).await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
     let store = app.create_store(&merchant, "Cached Socks").await;
     let seen = public("cached-socks", store.position).await.unwrap();
     assert_eq!(seen.status(), StatusCode::OK);
-    assert!(seen.headers()["cache-control"].to_str().unwrap().contains("max-age"));
+    assert!(
+        seen.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age")
+    );
     let body: Value = seen.json().await.unwrap();
     assert_eq!(body["data"]["niche"], "socks");
 
@@ -398,8 +406,16 @@ async fn the_cached_public_page_is_never_staler_than_the_projection() {
     )
     .await;
     let at = changed.position;
-    assert_eq!(public("cached-socks", at).await.unwrap().status(), StatusCode::NOT_FOUND);
-    let fresh: Value = public("fresh-socks", at).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        public("cached-socks", at).await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    let fresh: Value = public("fresh-socks", at)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(fresh["data"]["name"], "Fresh Socks");
     assert_eq!(fresh["data"]["niche"], Value::Null);
 }
