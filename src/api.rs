@@ -6,6 +6,7 @@ use std::sync::{Arc, LazyLock};
 use api_core::{BODY_LIMIT, api_fallback, normalise_rejections};
 use axum::{Extension, Json, Router, extract::DefaultBodyLimit, middleware};
 use command_api::CommandState;
+use tower_http::trace::TraceLayer;
 use query_api::QueryState;
 use utoipa::{
     Modify,
@@ -47,6 +48,9 @@ pub fn router(command: Option<CommandState>, query: Option<QueryState>) -> Route
         .layer(Extension(DOCUMENT.clone()))
         .layer(middleware::from_fn(normalise_rejections))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // A span per request (method, path, status, latency) at `debug`, so
+        // `RUST_LOG=tower_http=debug` shows the traffic without code changes.
+        .layer(TraceLayer::new_for_http())
 }
 
 /// This API's OpenAPI 3 document (itself, not wrapped in the envelope).
