@@ -6,8 +6,8 @@ use std::sync::{Arc, LazyLock};
 use api_core::{BODY_LIMIT, api_fallback, normalise_rejections};
 use axum::{Extension, Json, Router, extract::DefaultBodyLimit, middleware};
 use command_api::CommandState;
-use tower_http::trace::TraceLayer;
 use query_api::QueryState;
+use tower_http::trace::TraceLayer;
 use utoipa::{
     Modify,
     openapi::{InfoBuilder, OpenApi},

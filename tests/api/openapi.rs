@@ -81,6 +81,11 @@ async fn the_document_lists_exactly_the_mounted_routes_with_their_errors() {
             );
         }
     }
+    let created = &document["paths"]["/api/v1/stores"]["post"]["responses"]["201"]["headers"];
+    assert!(
+        created["ETag"].is_object() && created["X-Position"].is_object(),
+        "{created}"
+    );
     assert!(document["components"]["schemas"]["ErrorEnvelope"].is_object());
     assert!(document["components"]["securitySchemes"]["bearer"].is_object());
 }

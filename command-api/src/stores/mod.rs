@@ -29,7 +29,7 @@ pub fn router() -> OpenApiRouter<CommandState> {
     request_body = CreateStoreRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first answer")),
     responses(
-        (status = 201, description = "Created; `ETag` is its version, `X-Position` its log position", body = api_core::Data<StoreView>),
+        (status = 201, description = "Created", body = api_core::Data<StoreView>, headers(("ETag" = String, description = "The store's version, for If-Match"), ("X-Position" = i64, description = "The log position written, for X-Min-Position"))),
         (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope), (status = 413, body = ErrorEnvelope),
         (status = 415, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope),
@@ -56,7 +56,7 @@ async fn create_store(
         ("Idempotency-Key" = Option<String>, Header),
     ),
     responses(
-        (status = 200, description = "Updated (or already so)", body = api_core::Data<StoreView>),
+        (status = 200, description = "Updated (or already so)", body = api_core::Data<StoreView>, headers(("ETag" = String, description = "The store's version, for If-Match"), ("X-Position" = i64, description = "The log position written, for X-Min-Position"))),
         (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
         (status = 409, description = "`If-Match` is not the current version", body = ErrorEnvelope),
@@ -81,7 +81,7 @@ async fn update_store(
     post, path = "/api/v1/stores/{store_id}/pause", tag = "stores",
     params(("store_id" = Uuid, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
     responses(
-        (status = 200, body = api_core::Data<StoreView>),
+        (status = 200, body = api_core::Data<StoreView>, headers(("ETag" = String, description = "The store's version, for If-Match"), ("X-Position" = i64, description = "The log position written, for X-Min-Position"))),
         (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
         (status = 409, description = "Already paused, or `If-Match` is stale", body = ErrorEnvelope),
@@ -105,7 +105,7 @@ async fn pause_store(
     post, path = "/api/v1/stores/{store_id}/activate", tag = "stores",
     params(("store_id" = Uuid, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
     responses(
-        (status = 200, body = api_core::Data<StoreView>),
+        (status = 200, body = api_core::Data<StoreView>, headers(("ETag" = String, description = "The store's version, for If-Match"), ("X-Position" = i64, description = "The log position written, for X-Min-Position"))),
         (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
         (status = 409, description = "Already active, or `If-Match` is stale", body = ErrorEnvelope),
@@ -129,7 +129,7 @@ async fn activate_store(
     delete, path = "/api/v1/stores/{store_id}", tag = "stores",
     params(("store_id" = Uuid, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
     responses(
-        (status = 200, body = api_core::Data<StoreView>),
+        (status = 200, body = api_core::Data<StoreView>, headers(("ETag" = String, description = "The store's version, for If-Match"), ("X-Position" = i64, description = "The log position written, for X-Min-Position"))),
         (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
         (status = 409, body = ErrorEnvelope),
