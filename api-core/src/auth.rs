@@ -95,6 +95,13 @@ struct ApiKeyGrant {
     scopes: Arc<[Scope]>,
 }
 
+/// Why a key found no grant. Neither is cached: caching misses would let anyone fill
+/// the cache with made-up keys.
+enum KeyLookupFailed {
+    Unknown,
+    Database(String),
+}
+
 /// A freshly generated API key: `raw` is shown once, `sha256` is what is stored.
 pub struct GeneratedApiKey {
     pub raw: String,
@@ -217,21 +224,18 @@ impl Authenticator {
                 .bind(lookup)
                 .fetch_optional(&pool)
                 .await
-                .map_err(|e| e.to_string())?;
-                let (key_id, merchant_id, scopes) = row.ok_or_else(String::new)?;
-                Ok::<_, String>(ApiKeyGrant {
+                .map_err(|error| KeyLookupFailed::Database(error.to_string()))?;
+                let (key_id, merchant_id, scopes) = row.ok_or(KeyLookupFailed::Unknown)?;
+                Ok(ApiKeyGrant {
                     key_id,
                     merchant_id,
                     scopes: scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
                 })
             })
             .await
-            .map_err(|error| {
-                if error.is_empty() {
-                    ApiError::Unauthenticated
-                } else {
-                    ApiError::Internal(error.to_string())
-                }
+            .map_err(|failure: Arc<KeyLookupFailed>| match failure.as_ref() {
+                KeyLookupFailed::Unknown => ApiError::Unauthenticated,
+                KeyLookupFailed::Database(error) => ApiError::Internal(error.clone()),
             })?;
         Ok(Principal {
             merchant_id: grant.merchant_id,

@@ -181,7 +181,13 @@ async fn get_public_store(
     Path(slug): Path<String>,
 ) -> Result<Response, ApiError> {
     state.freshness.wait_for_stores(min_position).await?;
-    let page = match state.freshness.cached_public_store(&slug).await {
+    // A reader waiting for its own write skips the cache: the checkpoint it waited for
+    // can be learnt (by polling) before the invalidation of its entry arrives.
+    let cached = match min_position {
+        Some(_) => None,
+        None => state.freshness.cached_public_store(&slug).await,
+    };
+    let page = match cached {
         Some(page) => page,
         None => {
             let read_at = state.freshness.generation();
