@@ -35,6 +35,10 @@ impl HealthState {
     }
 }
 
+#[expect(
+    clippy::disallowed_methods,
+    reason = "operational endpoints for probes and scrapers, outside the documented /api/v1"
+)]
 pub fn router(state: HealthState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
