@@ -7,7 +7,7 @@ use eventlog::{
 use std::net::SocketAddr;
 
 use api_core::{auth::Authenticator, tokens::TokenKeys};
-use command_api::{CommandState, LoginLimits};
+use command_api::{AttemptLimits, CommandState};
 use eventlog::{EventLog, GroupCommitConfig};
 use projections::{ProjectorConfig, run_projector, store_activity::StoreActivity, stores::Stores};
 use query_api::{Freshness, QueryState};
@@ -159,7 +159,7 @@ impl Platform {
             CommandState::new(
                 EventLog::start(self.pool.clone(), GroupCommitConfig::default()),
                 authenticator.clone(),
-                LoginLimits::default(),
+                AttemptLimits::default(),
             )
         });
         let query = if roles.contains(&Role::QueryApi) {

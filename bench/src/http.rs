@@ -33,7 +33,8 @@ pub struct Options {
     /// Concurrent clients.
     #[arg(long, default_value_t = 64)]
     clients: u64,
-    /// Merchants the commands are spread over.
+    /// Merchants the commands are spread over (at most 20: registrations per address
+    /// are limited).
     #[arg(long, default_value_t = 16)]
     merchants: u64,
     /// Server worker threads.

@@ -9,7 +9,7 @@ mod state;
 mod stores;
 mod write;
 
-pub use auth::LoginLimits;
+pub use auth::AttemptLimits;
 pub use state::CommandState;
 use utoipa_axum::router::OpenApiRouter;
 

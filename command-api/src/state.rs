@@ -3,7 +3,7 @@ use axum::extract::FromRef;
 use eventlog::EventLog;
 use sqlx::PgPool;
 
-use crate::auth::LoginLimits;
+use crate::auth::AttemptLimits;
 
 /// Events between snapshots of an aggregate's state.
 const SNAPSHOT_EVERY: i32 = 100;
@@ -12,15 +12,15 @@ const SNAPSHOT_EVERY: i32 = 100;
 pub struct CommandState {
     pub(crate) log: EventLog,
     pub(crate) authenticator: Authenticator,
-    pub(crate) login_limits: LoginLimits,
+    pub(crate) attempt_limits: AttemptLimits,
 }
 
 impl CommandState {
-    pub fn new(log: EventLog, authenticator: Authenticator, login_limits: LoginLimits) -> Self {
+    pub fn new(log: EventLog, authenticator: Authenticator, attempt_limits: AttemptLimits) -> Self {
         Self {
             log,
             authenticator,
-            login_limits,
+            attempt_limits,
         }
     }
 

@@ -33,7 +33,7 @@ use schemas::{
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-pub use self::limits::LoginLimits;
+pub use self::limits::AttemptLimits;
 use crate::{fields::Fields, state::CommandState};
 
 const EMAIL_SCOPE: &str = "merchant.email";
@@ -120,13 +120,18 @@ fn parse_registration(request: &RegisterRequest) -> Result<Register, ApiError> {
         (status = 201, description = "Registered and logged in", body = Data<TokenPair>),
         (status = 400, body = ErrorEnvelope), (status = 409, description = "The email has an account", body = ErrorEnvelope),
         (status = 413, body = ErrorEnvelope), (status = 415, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope),
+        (status = 429, description = "Too many registrations from this address; see `Retry-After`", body = ErrorEnvelope),
     )
 )]
 async fn register(
     State(state): State<CommandState>,
+    ClientAddress(address): ClientAddress,
     body: ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<Data<TokenPair>>), ApiError> {
     let registration = parse_registration(&body.value)?;
+    if let Some(retry_after) = state.attempt_limits.registration_blocked_for(address) {
+        return Err(ApiError::RateLimited { retry_after });
+    }
     let merchant_id = Uuid::now_v7();
     let events = decide(&Merchant::Unregistered, &registration).map_err(ApiError::internal)?;
     // The credentials row goes first: if the append then fails, what is left is a hash
@@ -187,7 +192,7 @@ async fn login(
     body: ApiJson<LoginRequest>,
 ) -> Result<Json<Data<TokenPair>>, ApiError> {
     let email = body.value.email.trim().to_lowercase();
-    if let Some(retry_after) = state.login_limits.blocked_for(&email, address) {
+    if let Some(retry_after) = state.attempt_limits.login_blocked_for(&email, address) {
         return Err(ApiError::RateLimited { retry_after });
     }
     let account = credentials_for(&state, &email).await?;
@@ -197,10 +202,10 @@ async fn login(
     };
     let matches = passwords::verify(body.value.password.clone(), stored).await?;
     let Some(merchant_id) = merchant_id.filter(|_| matches) else {
-        state.login_limits.record_failure(&email, address);
+        state.attempt_limits.record_login_failure(&email, address);
         return Err(ApiError::BadLogin);
     };
-    state.login_limits.record_success(&email);
+    state.attempt_limits.record_login_success(&email);
     Ok(data(sessions::open(&state, merchant_id).await?))
 }
 
