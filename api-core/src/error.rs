@@ -98,10 +98,6 @@ impl ApiError {
         Self::Internal(error.to_string())
     }
 
-    pub fn field(field: &str, code: &str, message: impl Into<String>) -> Self {
-        Self::Validation(vec![FieldError::new(field, code, message)])
-    }
-
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Malformed(_) => StatusCode::BAD_REQUEST,
