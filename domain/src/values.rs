@@ -56,8 +56,6 @@ macro_rules! text_value {
         pub struct $name(String);
 
         impl $name {
-            pub const MAX_CHARS: usize = $max;
-
             pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
                 bounded_text(raw, $max).map(Self)
             }
