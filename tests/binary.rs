@@ -11,20 +11,10 @@ use std::{
 
 use eventlog::{EventLog, GroupCommitConfig, jetstream::StreamNames};
 use sqlx::{PgPool, postgres::PgPoolOptions};
-use testkit::{append_to_store, delete_stream, eventually, isolated_names};
+use testkit::{append_to_store, database_url, delete_stream, eventually, isolated_names};
 use uuid::Uuid;
 
 const PATIENCE: Duration = Duration::from_secs(60);
-
-fn database_url(name: &str) -> String {
-    let server = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/dropship".into());
-    let base = server
-        .rsplit_once('/')
-        .map_or(server.as_str(), |(base, _)| base)
-        .to_owned();
-    format!("{base}/{name}")
-}
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

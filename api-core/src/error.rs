@@ -186,15 +186,16 @@ pub async fn api_fallback() -> ApiError {
     ApiError::RouteNotFound
 }
 
-/// axum answers some requests before any handler runs (a method a path does not serve,
-/// a body over the limit): re-dress those bare responses in the envelope.
+/// axum answers some requests before any handler runs or from its own extractors (a
+/// method a path does not serve, a body over the limit, a path segment that is not
+/// UTF-8): re-dress every such bare client error in the envelope.
 pub async fn normalise_rejections(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let enveloped = response
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
-    if enveloped {
+    if enveloped || !response.status().is_client_error() {
         return response;
     }
     match response.status() {
@@ -203,6 +204,15 @@ pub async fn normalise_rejections(request: Request, next: Next) -> Response {
             limit: crate::extract::BODY_LIMIT,
         }
         .into_response(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType.into_response(),
+        StatusCode::BAD_REQUEST => {
+            // axum's rejections explain themselves in a short plain-text body.
+            let explanation = axum::body::to_bytes(response.into_body(), 1024)
+                .await
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                .unwrap_or_default();
+            ApiError::Malformed(explanation).into_response()
+        }
         _ => response,
     }
 }

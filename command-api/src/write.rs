@@ -91,21 +91,27 @@ impl Idempotency {
         &self.key
     }
 
-    /// The answer already given to this key, if any. Checked before deciding, because
-    /// the retried command may no longer be valid (a second `pause` is a conflict) while
-    /// its first answer still is the answer.
-    pub async fn previous(&self, pool: &PgPool) -> Result<Option<Response>, ApiError> {
+    /// The answer already given to this request's key, if it has one and it was used.
+    /// Checked before deciding, because the retried command may no longer be valid (a
+    /// second `pause` is a conflict) while its first answer still is the answer.
+    pub async fn previous(
+        idempotency: Option<&Self>,
+        pool: &PgPool,
+    ) -> Result<Option<Response>, ApiError> {
+        let Some(this) = idempotency else {
+            return Ok(None);
+        };
         let row: Option<(Vec<u8>, Value)> = sqlx::query_as(
             "SELECT request_fingerprint, response FROM idempotency_keys WHERE scope = $1 AND key = $2",
         )
-        .bind(&self.scope)
-        .bind(&self.key)
+        .bind(&this.scope)
+        .bind(&this.key)
         .fetch_optional(pool)
         .await
         .map_err(ApiError::internal)?;
         match row {
             None => Ok(None),
-            Some((fingerprint, _)) if fingerprint != self.fingerprint => {
+            Some((fingerprint, _)) if fingerprint != this.fingerprint => {
                 Err(ApiError::IdempotencyKeyReused)
             }
             Some((_, response)) => replay(response).map(Some),

@@ -10,7 +10,7 @@ use schemas::{
     Event, RecordedEvent,
     store::{StoreCreated, StoreUpdated},
 };
-use sqlx::{AssertSqlSafe, PgConnection};
+use sqlx::PgConnection;
 use tracing::warn;
 use uuid::Uuid;
 
@@ -21,42 +21,46 @@ pub const STORE_CHANGED_CHANNEL: &str = "dropship_store_changed";
 
 pub struct Stores;
 
+/// The projection's statements against one copy of its table, built at compile time.
 struct Tables {
-    insert: String,
-    update: String,
-    set_status: String,
+    insert: &'static str,
+    update: &'static str,
+    set_status: &'static str,
 }
 
-impl Tables {
-    fn new(table: &str) -> Self {
-        Self {
+macro_rules! statements_for {
+    ($table:literal) => {
+        Tables {
             // Replays are harmless: a row exists once and only moves forward in position.
-            insert: format!(
-                "INSERT INTO {table} (id, owner_id, name, slug, niche, description, currency, status, \
-                 version, last_position, created_at, updated_at) \
-                 SELECT id, owner_id, name, slug, niche, description, currency, 'active', \
-                 version, last_position, recorded_at, recorded_at \
-                 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], \
-                 $7::text[], $8::int[], $9::bigint[], $10::timestamptz[]) \
-                 AS new(id, owner_id, name, slug, niche, description, currency, version, last_position, recorded_at) \
-                 ON CONFLICT (id) DO NOTHING RETURNING slug"
+            insert: concat!(
+                "INSERT INTO ", $table, " (id, owner_id, name, slug, niche, description, currency, status, ",
+                "version, last_position, created_at, updated_at) ",
+                "SELECT id, owner_id, name, slug, niche, description, currency, 'active', ",
+                "version, last_position, recorded_at, recorded_at ",
+                "FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], ",
+                "$7::text[], $8::int[], $9::bigint[], $10::timestamptz[]) ",
+                "AS new(id, owner_id, name, slug, niche, description, currency, version, last_position, recorded_at) ",
+                "ON CONFLICT (id) DO NOTHING RETURNING slug"
             ),
-            update: format!(
-                "WITH old AS (SELECT id, slug FROM {table} WHERE id = $1) \
-                 UPDATE {table} t SET name = coalesce($2, t.name), slug = coalesce($3, t.slug), \
-                 niche = CASE WHEN $4::text IS NULL THEN t.niche ELSE nullif($4, '') END, \
-                 description = CASE WHEN $5::text IS NULL THEN t.description ELSE nullif($5, '') END, \
-                 version = $6, last_position = $7, updated_at = $8 \
-                 FROM old WHERE t.id = old.id AND t.last_position < $7 \
-                 RETURNING old.slug AS old_slug, t.slug"
+            update: concat!(
+                "WITH old AS (SELECT id, slug FROM ", $table, " WHERE id = $1) ",
+                "UPDATE ", $table, " t SET name = coalesce($2, t.name), slug = coalesce($3, t.slug), ",
+                "niche = CASE WHEN $4::text IS NULL THEN t.niche ELSE nullif($4, '') END, ",
+                "description = CASE WHEN $5::text IS NULL THEN t.description ELSE nullif($5, '') END, ",
+                "version = $6, last_position = $7, updated_at = $8 ",
+                "FROM old WHERE t.id = old.id AND t.last_position < $7 ",
+                "RETURNING old.slug AS old_slug, t.slug"
             ),
-            set_status: format!(
-                "UPDATE {table} SET status = $2, version = $3, last_position = $4, updated_at = $5 \
-                 WHERE id = $1 AND last_position < $4 RETURNING slug"
+            set_status: concat!(
+                "UPDATE ", $table, " SET status = $2, version = $3, last_position = $4, updated_at = $5 ",
+                "WHERE id = $1 AND last_position < $4 RETURNING slug"
             ),
         }
-    }
+    };
 }
+
+const LIVE: Tables = statements_for!("stores");
+const SHADOW: Tables = statements_for!("stores_shadow");
 
 /// The stores created in one batch, as columns for a single `unnest` insert.
 #[derive(Default)]
@@ -95,7 +99,7 @@ impl Creations {
         if self.ids.is_empty() {
             return Ok(Vec::new());
         }
-        sqlx::query_scalar(AssertSqlSafe(tables.insert.clone()))
+        sqlx::query_scalar(tables.insert)
             .bind(&self.ids)
             .bind(&self.owners)
             .bind(&self.names)
@@ -121,10 +125,10 @@ impl Projection for Stores {
         target: Target,
         events: &[RecordedEvent],
     ) -> Result<(), sqlx::Error> {
-        let tables = Tables::new(match target {
-            Target::Live => "stores",
-            Target::Shadow => "stores_shadow",
-        });
+        let tables = match target {
+            Target::Live => &LIVE,
+            Target::Shadow => &SHADOW,
+        };
         // A store's creation is the first event of its stream, so inserting every
         // creation of the batch before applying the batch's other events (in order)
         // keeps each store's own order.
@@ -149,14 +153,14 @@ impl Projection for Stores {
             }
         }
         let mut changed_slugs: BTreeSet<String> = creations
-            .insert(&mut *conn, &tables)
+            .insert(&mut *conn, tables)
             .await?
             .into_iter()
             .collect();
         for (store_id, recorded, event) in changes {
             let status = match &event {
                 Event::StoreUpdated(updated) => {
-                    changed_slugs.extend(update(&mut *conn, &tables, recorded, updated).await?);
+                    changed_slugs.extend(update(&mut *conn, tables, recorded, updated).await?);
                     continue;
                 }
                 Event::StorePaused(_) => "paused",
@@ -164,7 +168,7 @@ impl Projection for Stores {
                 Event::StoreDeleted(_) => "deleted",
                 _ => continue,
             };
-            let slugs: Vec<String> = sqlx::query_scalar(AssertSqlSafe(tables.set_status.clone()))
+            let slugs: Vec<String> = sqlx::query_scalar(tables.set_status)
                 .bind(store_id)
                 .bind(status)
                 .bind(recorded.version)
@@ -192,7 +196,7 @@ async fn update(
     recorded: &RecordedEvent,
     updated: &StoreUpdated,
 ) -> Result<Vec<String>, sqlx::Error> {
-    let row: Option<(String, String)> = sqlx::query_as(AssertSqlSafe(tables.update.clone()))
+    let row: Option<(String, String)> = sqlx::query_as(tables.update)
         .bind(recorded.store_id)
         .bind(&updated.name)
         .bind(&updated.slug)

@@ -26,7 +26,12 @@ pub fn router() -> OpenApiRouter<QueryState> {
         .routes(routes!(get_public_store))
 }
 
-const STORE_COLUMNS: &str = "id, owner_id, name, slug, niche, description, currency, status, version, created_at, updated_at";
+/// The columns a `StoreRow` reads, spliced into its queries at compile time.
+macro_rules! store_columns {
+    () => {
+        "id, owner_id, name, slug, niche, description, currency, status, version, created_at, updated_at"
+    };
+}
 
 #[derive(sqlx::FromRow)]
 struct StoreRow {
@@ -113,11 +118,13 @@ async fn list_stores(
     .fetch_one(&state.pool)
     .await
     .map_err(ApiError::internal)?;
-    let rows: Vec<StoreRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {STORE_COLUMNS} FROM stores WHERE owner_id = $1 AND status <> 'deleted' \
+    let rows: Vec<StoreRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        store_columns!(),
+        " FROM stores WHERE owner_id = $1 AND status <> 'deleted' \
          AND ($2::text IS NULL OR status = $2) \
          ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"
-    )))
+    ))
     .bind(principal.merchant_id)
     .bind(status)
     .bind(page.limit())
@@ -152,9 +159,11 @@ async fn get_store(
 ) -> Result<Response, ApiError> {
     let store_id = resource_id(&store_id)?;
     state.freshness.wait_for_stores(min_position).await?;
-    let row: Option<StoreRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {STORE_COLUMNS} FROM stores WHERE id = $1 AND owner_id = $2 AND status <> 'deleted'"
-    )))
+    let row: Option<StoreRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        store_columns!(),
+        " FROM stores WHERE id = $1 AND owner_id = $2 AND status <> 'deleted'"
+    ))
     .bind(store_id)
     .bind(principal.merchant_id)
     .fetch_optional(&state.pool)

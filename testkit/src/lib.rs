@@ -20,6 +20,17 @@ pub fn nats_url() -> String {
     std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
 
+/// The URL of database `name` on the server of `DATABASE_URL`, for tests that create
+/// a database of their own.
+pub fn database_url(name: &str) -> String {
+    let server = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/dropship".into());
+    let base = server
+        .rsplit_once('/')
+        .map_or(server.as_str(), |(base, _)| base);
+    format!("{base}/{name}")
+}
+
 /// A stream name and subject prefix no other test uses, so tests share one server.
 pub fn isolated_names() -> StreamNames {
     let id = Uuid::new_v4().simple().to_string();

@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{JWT_SECRET, PASSWORD, error_code, fields, spawn_app};
+use crate::helpers::{JWT_SECRET, PASSWORD, error_code, fields, json_of, spawn_app};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registering_normalises_the_email_and_me_knows_the_merchant() {
@@ -22,15 +22,14 @@ async fn registering_normalises_the_email_and_me_knows_the_merchant() {
     assert_eq!(body["data"]["expires_in"], 900);
     let access = body["data"]["access_token"].as_str().unwrap();
 
-    let me: Value = app
-        .request(Method::GET, "/api/v1/auth/me")
-        .bearer_auth(access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = json_of(
+        app.request(Method::GET, "/api/v1/auth/me")
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(me["data"]["email"], "ada.lovelace@example.com");
     assert_eq!(me["data"]["name"], "Ada");
 

@@ -1,25 +1,13 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Merchant, TestApp, error_code, fields, spawn_app};
-
-async fn create_key(app: &TestApp, merchant: &Merchant, scopes: &[&str]) -> Value {
-    let response = app
-        .request(Method::POST, "/api/v1/api-keys")
-        .bearer_auth(&merchant.access)
-        .json(&json!({"name": "integration", "scopes": scopes}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.json::<Value>().await.unwrap()["data"].clone()
-}
+use crate::helpers::{error_code, fields, spawn_app};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_is_shown_once_listed_by_prefix_and_dies_when_revoked() {
     let app = spawn_app().await;
     let merchant = app.register().await;
-    let created = create_key(&app, &merchant, &["read", "write"]).await;
+    let created = app.create_key(&merchant, &["read", "write"]).await;
     let key = created["key"].as_str().unwrap().to_owned();
     let prefix = created["prefix"].as_str().unwrap().to_owned();
     assert!(key.starts_with(&prefix) && key.len() > prefix.len() + 20);
@@ -68,11 +56,11 @@ async fn a_key_is_shown_once_listed_by_prefix_and_dies_when_revoked() {
 async fn a_key_works_within_its_scopes_only() {
     let app = spawn_app().await;
     let merchant = app.register().await;
-    let reader = create_key(&app, &merchant, &["read"]).await["key"]
+    let reader = app.create_key(&merchant, &["read"]).await["key"]
         .as_str()
         .unwrap()
         .to_owned();
-    let writer = create_key(&app, &merchant, &["write"]).await["key"]
+    let writer = app.create_key(&merchant, &["write"]).await["key"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -109,7 +97,7 @@ async fn a_key_works_within_its_scopes_only() {
         .request(Method::POST, "/api/v1/auth/logout")
         .header(
             "x-api-key",
-            create_key(&app, &merchant, &["read", "write"]).await["key"]
+            app.create_key(&merchant, &["read", "write"]).await["key"]
                 .as_str()
                 .unwrap(),
         )

@@ -75,6 +75,13 @@ async fn every_kind_of_bad_request_is_answered_in_the_envelope() {
             StatusCode::NOT_FOUND,
             "not_found",
         ),
+        (
+            app.request(Method::GET, "/api/v1/public/stores/%FF")
+                .send()
+                .await,
+            StatusCode::BAD_REQUEST,
+            "malformed_request",
+        ),
     ];
     for (response, status, code) in cases {
         let (actual_status, actual_code, _) = error_code(response.unwrap()).await;

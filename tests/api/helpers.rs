@@ -6,7 +6,7 @@ use eventlog::jetstream::StreamNames;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use sqlx::{PgPool, postgres::PgPoolOptions};
-use testkit::isolated_names;
+use testkit::{database_url, isolated_names};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -23,16 +23,6 @@ pub struct TestApp {
     names: StreamNames,
     shutdown: CancellationToken,
     serving: Option<JoinHandle<std::io::Result<()>>>,
-}
-
-fn database_url(name: &str) -> String {
-    let server = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/dropship".into());
-    let base = server
-        .rsplit_once('/')
-        .map_or(server.as_str(), |(base, _)| base)
-        .to_owned();
-    format!("{base}/{name}")
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -153,6 +143,19 @@ impl TestApp {
         Written::from(response).await
     }
 
+    /// A new API key of `merchant` with `scopes`: the answer's `data`, raw key included.
+    pub async fn create_key(&self, merchant: &Merchant, scopes: &[&str]) -> Value {
+        let response = self
+            .request(Method::POST, "/api/v1/api-keys")
+            .bearer_auth(&merchant.access)
+            .json(&json!({"name": "integration", "scopes": scopes}))
+            .send()
+            .await
+            .expect("create answers");
+        assert_eq!(response.status(), StatusCode::CREATED);
+        json_of(response).await["data"].clone()
+    }
+
     pub async fn events_in(&self, stream_id: &str) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM events WHERE stream_id = $1")
             .bind(stream_id)
@@ -160,6 +163,11 @@ impl TestApp {
             .await
             .expect("count")
     }
+}
+
+/// The JSON body of a response that has one.
+pub async fn json_of(response: Response) -> Value {
+    response.json().await.expect("a JSON body")
 }
 
 /// What a write answered: its body and its version and position headers.

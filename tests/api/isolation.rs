@@ -1,7 +1,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{ROUTES, error_code, spawn_app};
+use crate::helpers::{ROUTES, error_code, json_of, spawn_app};
 
 /// A body each route accepts, so that only ownership can fail the request.
 fn valid_body(method: &str, path: &str) -> Option<Value> {
@@ -16,28 +16,10 @@ async fn another_merchants_store_and_keys_are_404_on_every_route() {
     let app = spawn_app().await;
     let (owner, intruder) = (app.register().await, app.register().await);
     let store = app.create_store(&owner, "Private Store").await;
-    let key: Value = app
-        .request(Method::POST, "/api/v1/api-keys")
-        .bearer_auth(&owner.access)
-        .json(&json!({"name": "owner's", "scopes": ["read"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key_id = key["data"]["id"].as_str().unwrap().to_owned();
-    let intruder_key: Value = app
-        .request(Method::POST, "/api/v1/api-keys")
-        .bearer_auth(&intruder.access)
-        .json(&json!({"name": "intruder's", "scopes": ["read", "write"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let intruder_key = intruder_key["data"]["key"].as_str().unwrap().to_owned();
+    let key = app.create_key(&owner, &["read"]).await;
+    let key_id = key["id"].as_str().unwrap().to_owned();
+    let intruder_key = app.create_key(&intruder, &["read", "write"]).await;
+    let intruder_key = intruder_key["key"].as_str().unwrap().to_owned();
 
     let scoped: Vec<_> = ROUTES
         .iter()
@@ -71,34 +53,32 @@ async fn another_merchants_store_and_keys_are_404_on_every_route() {
         }
     }
 
-    let listed: Value = app
-        .request(Method::GET, "/api/v1/stores")
-        .bearer_auth(&intruder.access)
-        .header("x-min-position", store.position.unwrap().to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = json_of(
+        app.request(Method::GET, "/api/v1/stores")
+            .bearer_auth(&intruder.access)
+            .header("x-min-position", store.position.unwrap().to_string())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(listed["total"], 0);
 
     // Nothing the intruder did reached the owner's store or key.
     assert_eq!(app.events_in(&format!("store-{}", store.id())).await, 1);
-    let mine: Value = app
-        .request(Method::GET, &format!("/api/v1/stores/{}", store.id()))
-        .bearer_auth(&owner.access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mine: Value = json_of(
+        app.request(Method::GET, &format!("/api/v1/stores/{}", store.id()))
+            .bearer_auth(&owner.access)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(mine["data"]["name"], "Private Store");
     assert_eq!(mine["data"]["status"], "active");
     let key_alive = app
         .request(Method::GET, "/api/v1/auth/me")
-        .header("x-api-key", key["data"]["key"].as_str().unwrap())
+        .header("x-api-key", key["key"].as_str().unwrap())
         .send()
         .await
         .unwrap();

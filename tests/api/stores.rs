@@ -3,7 +3,7 @@ use std::{sync::Arc, time::Duration};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Written, error_code, fields, spawn_app};
+use crate::helpers::{Written, error_code, fields, json_of, spawn_app};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_store_reads_back_in_one_round_trip_with_x_min_position() {
@@ -249,16 +249,15 @@ async fn pause_activate_and_delete_move_the_store_and_its_public_page() {
     assert_eq!(deleted.body["data"]["status"], "deleted");
     let at = deleted.position.unwrap();
     assert_eq!(public(at).await.unwrap().status(), StatusCode::NOT_FOUND);
-    let all: Value = app
-        .request(Method::GET, "/api/v1/stores")
-        .bearer_auth(&merchant.access)
-        .header("x-min-position", at.to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all: Value = json_of(
+        app.request(Method::GET, "/api/v1/stores")
+            .bearer_auth(&merchant.access)
+            .header("x-min-position", at.to_string())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(all["total"], 0, "deleted stores are not listed");
     for (method, suffix) in [
         (Method::GET, ""),
@@ -284,16 +283,15 @@ async fn lists_are_paginated_newest_first() {
             .position
             .unwrap();
     }
-    let page: Value = app
-        .request(Method::GET, "/api/v1/stores?page=2&per_page=2")
-        .bearer_auth(&merchant.access)
-        .header("x-min-position", last.to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = json_of(
+        app.request(Method::GET, "/api/v1/stores?page=2&per_page=2")
+            .bearer_auth(&merchant.access)
+            .header("x-min-position", last.to_string())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(
         (
             page["total"].clone(),
@@ -411,15 +409,14 @@ async fn the_cached_public_page_follows_the_projection() {
     )
     .await;
     // Reading one's own write is exact at once; everyone else's cached copy follows.
-    let fresh: Value = app
-        .request(Method::GET, "/api/v1/public/stores/fresh-socks")
-        .header("x-min-position", changed.position.unwrap().to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let fresh: Value = json_of(
+        app.request(Method::GET, "/api/v1/public/stores/fresh-socks")
+            .header("x-min-position", changed.position.unwrap().to_string())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(fresh["data"]["name"], "Fresh Socks");
     assert_eq!(fresh["data"]["niche"], Value::Null);
     assert!(

@@ -58,8 +58,11 @@ impl Fold for MerchantFold {
     }
 }
 
+/// A merchant's stream is this plus their id; the email reservation names it.
+const STREAM_PREFIX: &str = "merchant-";
+
 fn stream_id(merchant_id: Uuid) -> String {
-    format!("merchant-{merchant_id}")
+    format!("{STREAM_PREFIX}{merchant_id}")
 }
 
 /// The client's address, for the per-address login limit.
@@ -196,10 +199,7 @@ async fn login(
         return Err(ApiError::RateLimited { retry_after });
     }
     let account = credentials_for(&state, &email).await?;
-    let (merchant_id, stored) = match account {
-        Some((id, hash)) => (Some(id), Some(hash)),
-        None => (None, None),
-    };
+    let (merchant_id, stored) = account.unzip();
     let matches = passwords::verify(body.value.password.clone(), stored).await?;
     let Some(merchant_id) = merchant_id.filter(|_| matches) else {
         state.attempt_limits.record_login_failure(&email, address);
@@ -225,7 +225,7 @@ async fn credentials_for(
             .map_err(ApiError::internal)?;
     let Some(merchant_id) = stream
         .as_deref()
-        .and_then(|s| s.strip_prefix("merchant-"))
+        .and_then(|s| s.strip_prefix(STREAM_PREFIX))
         .and_then(|id| Uuid::parse_str(id).ok())
     else {
         return Ok(None);

@@ -96,10 +96,7 @@ pub async fn create(
     idempotency: Option<Idempotency>,
     new: NewStore,
 ) -> Result<Response, ApiError> {
-    if let Some(previous) = match &idempotency {
-        Some(i) => i.previous(state.pool()).await?,
-        None => None,
-    } {
+    if let Some(previous) = Idempotency::previous(idempotency.as_ref(), state.pool()).await? {
         return Ok(previous);
     }
     let store_id = Uuid::now_v7();
@@ -180,10 +177,8 @@ pub struct ChangeRequest {
 /// was lost without `If-Match`, or when the slug a rename chose was taken meanwhile.
 pub async fn change(state: &CommandState, change: ChangeRequest) -> Result<Response, ApiError> {
     let store_id = resource_id(&change.raw_store_id)?;
-    if let Some(previous) = match &change.idempotency {
-        Some(i) => i.previous(state.pool()).await?,
-        None => None,
-    } {
+    if let Some(previous) = Idempotency::previous(change.idempotency.as_ref(), state.pool()).await?
+    {
         return Ok(previous);
     }
     let stream = stream_id(store_id);
