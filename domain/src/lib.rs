@@ -3,8 +3,14 @@
 //! Everything a rule needs from the outside world (ids, the chosen slug) arrives in the
 //! command, so every rule is a plain function that tests call directly.
 
+pub mod catalog;
 pub mod merchant;
+pub mod product;
 pub mod store;
 mod values;
 
-pub use values::{Currency, Description, DisplayName, Email, InvalidValue, Niche, Slug, StoreName};
+pub use values::{
+    Amount, Currency, Description, DisplayName, Email, GroupName, ImageUrl, InvalidValue, Niche,
+    OptionText, ProductTitle, Reason, SeoDescription, SeoTitle, Sku, Slug, SlugSource, StoreName,
+    Tag, VariantName,
+};

@@ -2,7 +2,10 @@
 
 use schemas::{
     Event,
-    store::{StoreActivated, StoreCreated, StoreDeleted, StorePaused, StoreUpdated},
+    store::{
+        StoreActivated, StoreCreated, StoreDeleted, StoreLowStockThresholdChanged, StorePaused,
+        StoreUpdated,
+    },
 };
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -44,7 +47,14 @@ pub struct StoreProfile {
     pub description: Option<String>,
     pub currency: String,
     pub status: StoreStatus,
+    /// Stock at or below this raises `inventory.low_stock`.
+    pub low_stock_threshold: u32,
 }
+
+/// The threshold a store starts with, until its merchant picks one.
+pub const DEFAULT_LOW_STOCK_THRESHOLD: u32 = 5;
+/// Thresholds above this are surely a typo.
+pub const MAX_LOW_STOCK_THRESHOLD: u32 = 1_000_000;
 
 impl Store {
     /// The store as its owner may see and change it: not unborn, not deleted.
@@ -83,6 +93,7 @@ pub struct UpdateStore {
     pub slug: Option<Slug>,
     pub niche: Change<Niche>,
     pub description: Change<Description>,
+    pub low_stock_threshold: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +117,8 @@ pub enum StoreError {
     AlreadyPaused,
     #[error("the store is already active")]
     AlreadyActive,
+    #[error("the low-stock threshold is above {MAX_LOW_STOCK_THRESHOLD}")]
+    ThresholdTooHigh,
 }
 
 pub fn decide(state: &Store, command: &StoreCommand) -> Result<Vec<Event>, StoreError> {
@@ -170,10 +183,20 @@ fn update_store(current: &StoreProfile, update: &UpdateStore) -> Result<Vec<Even
             Description::as_str,
         ),
     };
-    if changed == StoreUpdated::default() {
-        return Ok(Vec::new());
+    let mut events = Vec::new();
+    if changed != StoreUpdated::default() {
+        events.push(Event::StoreUpdated(changed));
     }
-    Ok(vec![Event::StoreUpdated(changed)])
+    match update.low_stock_threshold {
+        Some(threshold) if threshold > MAX_LOW_STOCK_THRESHOLD => {
+            return Err(StoreError::ThresholdTooHigh);
+        }
+        Some(threshold) if threshold != current.low_stock_threshold => events.push(
+            Event::StoreLowStockThresholdChanged(StoreLowStockThresholdChanged { threshold }),
+        ),
+        _ => {}
+    }
+    Ok(events)
 }
 
 /// The event's encoding of an optional text change: `None` unchanged, `""` cleared.
@@ -201,6 +224,7 @@ pub fn evolve(state: Store, event: &Event) -> Store {
             description: created.description.clone(),
             currency: created.currency.clone(),
             status: StoreStatus::Active,
+            low_stock_threshold: DEFAULT_LOW_STOCK_THRESHOLD,
         }),
         (Store::Existing(mut profile), event) => {
             match event {
@@ -217,6 +241,9 @@ pub fn evolve(state: Store, event: &Event) -> Store {
                 Event::StorePaused(_) => profile.status = StoreStatus::Paused,
                 Event::StoreActivated(_) => profile.status = StoreStatus::Active,
                 Event::StoreDeleted(_) => profile.status = StoreStatus::Deleted,
+                Event::StoreLowStockThresholdChanged(changed) => {
+                    profile.low_stock_threshold = changed.threshold;
+                }
                 _ => {}
             }
             Store::Existing(profile)

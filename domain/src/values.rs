@@ -18,6 +18,16 @@ pub enum InvalidValue {
     NotAnEmail,
     #[error("is not an ISO 4217 currency code")]
     UnknownCurrency,
+    #[error("must be between 0 and {max}")]
+    OutOfRange { max: i64 },
+    #[error("must be an http(s) URL or a media URL of this platform")]
+    NotAUrl,
+    #[error("must not contain whitespace")]
+    Whitespace,
+    #[error("must not repeat {0}")]
+    Repeated(String),
+    #[error("must have at most {max} entries")]
+    TooMany { max: usize },
 }
 
 impl InvalidValue {
@@ -30,6 +40,11 @@ impl InvalidValue {
             Self::ControlCharacters => "invalid_characters",
             Self::NotAnEmail => "invalid_email",
             Self::UnknownCurrency => "invalid_currency",
+            Self::OutOfRange { .. } => "out_of_range",
+            Self::NotAUrl => "invalid_url",
+            Self::Whitespace => "invalid_characters",
+            Self::Repeated(_) => "duplicate",
+            Self::TooMany { .. } => "too_many",
         }
     }
 }
@@ -79,6 +94,150 @@ text_value!(
     /// A merchant's own name.
     DisplayName, max = 100
 );
+text_value!(
+    /// A product's title, as shoppers see it.
+    ProductTitle, max = 255
+);
+text_value!(
+    /// A variant's name ("Large / Yellow").
+    VariantName, max = 255
+);
+text_value!(
+    /// The name of a category or a collection.
+    GroupName, max = 100
+);
+text_value!(
+    /// A search-engine title.
+    SeoTitle, max = 255
+);
+text_value!(
+    /// A search-engine description.
+    SeoDescription, max = 500
+);
+text_value!(
+    /// Why stock moved ("sale", "restock", "damaged").
+    Reason, max = 200
+);
+text_value!(
+    /// An option of a variant, its name or its value ("size", "M").
+    OptionText, max = 100
+);
+
+/// A free-form label merchants filter by; compared without regard to case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag(String);
+
+impl Tag {
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        bounded_text(raw, 50).map(|text| Self(text.to_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A stock-keeping unit: visible characters without spaces, unique within a store
+/// regardless of case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sku(String);
+
+impl Sku {
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        let text = bounded_text(raw, 64)?;
+        if text.chars().any(char::is_whitespace) {
+            return Err(InvalidValue::Whitespace);
+        }
+        Ok(Self(text))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The form two SKUs are compared in.
+    pub fn key(sku: &str) -> String {
+        sku.to_uppercase()
+    }
+}
+
+/// A non-negative amount of minor currency units, below a trillion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Amount(i64);
+
+impl Amount {
+    pub const MAX: i64 = 999_999_999_999;
+
+    pub fn parse(raw: i64) -> Result<Self, InvalidValue> {
+        if (0..=Self::MAX).contains(&raw) {
+            Ok(Self(raw))
+        } else {
+            Err(InvalidValue::OutOfRange { max: Self::MAX })
+        }
+    }
+
+    pub fn minor_units(self) -> i64 {
+        self.0
+    }
+}
+
+/// Where an image lives: an absolute http(s) URL, or a path this platform's media
+/// endpoint serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageUrl(String);
+
+impl ImageUrl {
+    pub const MEDIA_PREFIX: &'static str = "/api/v1/public/media/";
+
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        let text = bounded_text(raw, 2048)?;
+        let rest = text
+            .strip_prefix("https://")
+            .or_else(|| text.strip_prefix("http://"));
+        let valid = match rest {
+            Some(rest) => rest
+                .split(['/', '?', '#'])
+                .next()
+                .is_some_and(|host| !host.is_empty()),
+            None => text.starts_with(Self::MEDIA_PREFIX),
+        };
+        if !valid || text.chars().any(char::is_whitespace) {
+            return Err(InvalidValue::NotAUrl);
+        }
+        Ok(Self(text))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Text a slug is made from, and the slug to use when nothing in it is sluggable.
+pub trait SlugSource {
+    const FALLBACK: &'static str;
+    fn text(&self) -> &str;
+}
+
+impl SlugSource for StoreName {
+    const FALLBACK: &'static str = "store";
+    fn text(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl SlugSource for ProductTitle {
+    const FALLBACK: &'static str = "product";
+    fn text(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl SlugSource for GroupName {
+    const FALLBACK: &'static str = "group";
+    fn text(&self) -> &str {
+        self.as_str()
+    }
+}
 
 /// A store's description: multi-line text, so newlines and tabs are allowed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,32 +297,32 @@ impl Email {
     }
 }
 
-/// The URL-safe handle of a store: the slugified name, or that plus `-2`, `-3`… when
-/// the plain one is taken. Platform-wide unique through a reservation.
+/// The URL-safe handle of a store, product, category or collection: the slugified name,
+/// or that plus `-2`, `-3`… when the plain one is taken. Unique through a reservation
+/// (platform-wide for stores, within the store for the rest).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Slug(String);
 
 impl Slug {
     /// Long enough to read, short enough for a URL with a suffix.
     const MAX_BASE_CHARS: usize = 60;
-    /// Names with nothing sluggable in them ("🔥🔥") still need a handle.
-    const FALLBACK: &'static str = "store";
 
-    /// The plain slug of a name, before any collision suffix.
-    pub fn base_for(name: &StoreName) -> Self {
-        let mut base = slug::slugify(name.as_str());
+    /// The plain slug of a name, before any collision suffix. Names with nothing
+    /// sluggable in them ("🔥🔥") still get a handle.
+    pub fn base_for(name: &impl SlugSource) -> Self {
+        let mut base = slug::slugify(name.text());
         if base.len() > Self::MAX_BASE_CHARS {
             base.truncate(Self::MAX_BASE_CHARS);
             base.truncate(base.trim_end_matches('-').len());
         }
         if base.is_empty() {
-            base = Self::FALLBACK.to_owned();
+            base = fallback_of(name).to_owned();
         }
         Self(base)
     }
 
     /// The `n`th candidate for a name: the base itself for 1, then `base-2`, `base-3`…
-    pub fn candidate(name: &StoreName, n: u32) -> Self {
+    pub fn candidate(name: &impl SlugSource, n: u32) -> Self {
         let base = Self::base_for(name);
         if n <= 1 {
             base
@@ -173,7 +332,7 @@ impl Slug {
     }
 
     /// Whether this slug is one of `name`'s candidates.
-    pub fn belongs_to(&self, name: &StoreName) -> bool {
+    pub fn belongs_to(&self, name: &impl SlugSource) -> bool {
         let base = Self::base_for(name);
         match self.0.strip_prefix(&base.0) {
             Some("") => true,
@@ -193,6 +352,10 @@ impl Slug {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+fn fallback_of<S: SlugSource>(_: &S) -> &'static str {
+    S::FALLBACK
 }
 
 /// An ISO 4217 currency code in use today.

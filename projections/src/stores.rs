@@ -26,6 +26,7 @@ struct Tables {
     insert: &'static str,
     update: &'static str,
     set_status: &'static str,
+    set_threshold: &'static str,
 }
 
 macro_rules! statements_for {
@@ -54,6 +55,10 @@ macro_rules! statements_for {
             set_status: concat!(
                 "UPDATE ", $table, " SET status = $2, version = $3, last_position = $4, updated_at = $5 ",
                 "WHERE id = $1 AND last_position < $4 RETURNING slug"
+            ),
+            set_threshold: concat!(
+                "UPDATE ", $table, " SET low_stock_threshold = $2, version = $3, last_position = $4, ",
+                "updated_at = $5 WHERE id = $1 AND last_position < $4"
             ),
         }
     };
@@ -161,6 +166,17 @@ impl Projection for Stores {
             let status = match &event {
                 Event::StoreUpdated(updated) => {
                     changed_slugs.extend(update(&mut *conn, tables, recorded, updated).await?);
+                    continue;
+                }
+                Event::StoreLowStockThresholdChanged(changed) => {
+                    sqlx::query(tables.set_threshold)
+                        .bind(store_id)
+                        .bind(i32::try_from(changed.threshold).unwrap_or(i32::MAX))
+                        .bind(recorded.version)
+                        .bind(recorded.position)
+                        .bind(recorded.recorded_at)
+                        .execute(&mut *conn)
+                        .await?;
                     continue;
                 }
                 Event::StorePaused(_) => "paused",

@@ -29,7 +29,7 @@ pub fn router() -> OpenApiRouter<QueryState> {
 /// The columns a `StoreRow` reads, spliced into its queries at compile time.
 macro_rules! store_columns {
     () => {
-        "id, owner_id, name, slug, niche, description, currency, status, version, created_at, updated_at"
+        "id, owner_id, name, slug, niche, description, currency, status, low_stock_threshold, version, created_at, updated_at"
     };
 }
 
@@ -43,6 +43,7 @@ struct StoreRow {
     description: Option<String>,
     currency: String,
     status: String,
+    low_stock_threshold: i32,
     version: i32,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -60,6 +61,7 @@ impl From<StoreRow> for StoreRecord {
                 description: row.description,
                 currency: row.currency,
                 status: row.status,
+                low_stock_threshold: u32::try_from(row.low_stock_threshold).unwrap_or_default(),
                 version: row.version,
             },
             created_at: row.created_at,

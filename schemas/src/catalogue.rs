@@ -4,10 +4,19 @@
 //! fixture keeps proving that old log entries decode.
 
 use crate::{
+    catalog::{
+        CategoryCreated, CategoryDeleted, CategoryUpdated, CollectionCreated, CollectionDeleted,
+        CollectionUpdated,
+    },
     error::{DecodeError, EncodeError, decode_exact, encode},
     merchant::MerchantRegistered,
+    product::{
+        InventoryAdjusted, InventoryLowStock, ProductArchived, ProductCreated, ProductPublished,
+        ProductUpdated, VariantAdded, VariantRemoved, VariantUpdated,
+    },
     store::{
-        StoreActivated, StoreCreated, StoreCreatedV1, StoreDeleted, StorePaused, StoreUpdated,
+        StoreActivated, StoreCreated, StoreCreatedV1, StoreDeleted, StoreLowStockThresholdChanged,
+        StorePaused, StoreUpdated,
     },
 };
 
@@ -76,6 +85,22 @@ catalogue! {
     StorePaused(StorePaused) = "store.paused" v 1;
     StoreActivated(StoreActivated) = "store.activated" v 1;
     StoreDeleted(StoreDeleted) = "store.deleted" v 1;
+    StoreLowStockThresholdChanged(StoreLowStockThresholdChanged) = "store.low_stock_threshold_changed" v 1;
+    ProductCreated(ProductCreated) = "product.created" v 1;
+    ProductUpdated(ProductUpdated) = "product.updated" v 1;
+    ProductPublished(ProductPublished) = "product.published" v 1;
+    ProductArchived(ProductArchived) = "product.archived" v 1;
+    VariantAdded(VariantAdded) = "product.variant_added" v 1;
+    VariantUpdated(VariantUpdated) = "product.variant_updated" v 1;
+    VariantRemoved(VariantRemoved) = "product.variant_removed" v 1;
+    InventoryAdjusted(InventoryAdjusted) = "inventory.adjusted" v 1;
+    InventoryLowStock(InventoryLowStock) = "inventory.low_stock" v 1;
+    CategoryCreated(CategoryCreated) = "category.created" v 1;
+    CategoryUpdated(CategoryUpdated) = "category.updated" v 1;
+    CategoryDeleted(CategoryDeleted) = "category.deleted" v 1;
+    CollectionCreated(CollectionCreated) = "collection.created" v 1;
+    CollectionUpdated(CollectionUpdated) = "collection.updated" v 1;
+    CollectionDeleted(CollectionDeleted) = "collection.deleted" v 1;
 }
 
 #[cfg(test)]

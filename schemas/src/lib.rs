@@ -2,10 +2,12 @@
 //! event payloads and their postcard encoding.
 
 pub mod api;
+pub mod catalog;
 mod catalogue;
 mod envelope;
 mod error;
 pub mod merchant;
+pub mod product;
 pub mod store;
 
 pub use catalogue::{CATALOGUE, Event};

@@ -59,3 +59,9 @@ pub struct StoreActivated {}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreDeleted {}
+
+/// Stock at or below `threshold` raises `inventory.low_stock` for the variant.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreLowStockThresholdChanged {
+    pub threshold: u32,
+}

@@ -8,9 +8,19 @@ use std::path::PathBuf;
 use chrono::{TimeZone, Utc};
 use schemas::{
     CATALOGUE, Event, EventMetadata, RecordedEvent,
+    catalog::{
+        CategoryCreated, CategoryData, CategoryDeleted, CategoryUpdated, CollectionCreated,
+        CollectionData, CollectionDeleted, CollectionUpdated,
+    },
     merchant::MerchantRegistered,
+    product::{
+        InventoryAdjusted, InventoryLowStock, Money, ProductArchived, ProductCreated, ProductData,
+        ProductPublished, ProductUpdated, VariantAdded, VariantData, VariantOption, VariantRemoved,
+        VariantUpdated,
+    },
     store::{
-        StoreActivated, StoreCreated, StoreCreatedV1, StoreDeleted, StorePaused, StoreUpdated,
+        StoreActivated, StoreCreated, StoreCreatedV1, StoreDeleted, StoreLowStockThresholdChanged,
+        StorePaused, StoreUpdated,
     },
 };
 use uuid::Uuid;
@@ -24,6 +34,76 @@ struct Sample {
 
 fn owner() -> Uuid {
     Uuid::from_u128(0x7d3e_0000_0000_4000_8000_0000_0000_0001)
+}
+
+fn id(n: u128) -> Uuid {
+    Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + n)
+}
+
+fn usd(amount: i64) -> Money {
+    Money {
+        amount,
+        currency: "USD".into(),
+    }
+}
+
+fn variant() -> VariantData {
+    VariantData {
+        variant_id: id(2),
+        name: "Large / Yellow".into(),
+        sku: Some("SOCK-L-Y".into()),
+        price: Some(usd(2199)),
+        inventory_count: 12,
+        options: vec![
+            VariantOption {
+                name: "size".into(),
+                value: "L".into(),
+            },
+            VariantOption {
+                name: "colour".into(),
+                value: "yellow".into(),
+            },
+        ],
+    }
+}
+
+fn product() -> ProductData {
+    ProductData {
+        store_id: owner(),
+        title: "Sunny Sock".into(),
+        slug: "sunny-sock".into(),
+        description: Some("Warm and bright".into()),
+        price: usd(1999),
+        compare_at_price: Some(usd(2499)),
+        cost: Some(usd(700)),
+        images: vec!["https://cdn.example.com/sock.png".into()],
+        status: "draft".into(),
+        seo_title: Some("Sunny socks".into()),
+        seo_description: None,
+        tags: vec!["socks".into(), "summer".into()],
+        category_ids: vec![id(3)],
+        variants: vec![variant()],
+    }
+}
+
+fn category() -> CategoryData {
+    CategoryData {
+        store_id: owner(),
+        name: "Socks".into(),
+        slug: "socks".into(),
+        description: None,
+        parent_id: Some(id(4)),
+    }
+}
+
+fn collection() -> CollectionData {
+    CollectionData {
+        store_id: owner(),
+        name: "Summer picks".into(),
+        slug: "summer-picks".into(),
+        description: Some("Hand-picked".into()),
+        product_ids: vec![id(5), id(1)],
+    }
 }
 
 fn current(event: Event) -> Sample {
@@ -74,6 +154,45 @@ fn samples() -> Vec<Sample> {
         })),
         current(Event::StoreActivated(StoreActivated {})),
         current(Event::StoreDeleted(StoreDeleted {})),
+        current(Event::StoreLowStockThresholdChanged(
+            StoreLowStockThresholdChanged { threshold: 3 },
+        )),
+        current(Event::ProductCreated(ProductCreated { product: product() })),
+        current(Event::ProductUpdated(ProductUpdated {
+            product: product(),
+            changed: vec!["title".into(), "price".into()],
+        })),
+        current(Event::ProductPublished(ProductPublished {})),
+        current(Event::ProductArchived(ProductArchived {})),
+        current(Event::VariantAdded(VariantAdded { variant: variant() })),
+        current(Event::VariantUpdated(VariantUpdated { variant: variant() })),
+        current(Event::VariantRemoved(VariantRemoved { variant_id: id(2) })),
+        current(Event::InventoryAdjusted(InventoryAdjusted {
+            variant_id: id(2),
+            delta: -3,
+            reason: "sale".into(),
+            inventory_count: 9,
+        })),
+        current(Event::InventoryLowStock(InventoryLowStock {
+            variant_id: id(2),
+            sku: Some("SOCK-L-Y".into()),
+            inventory_count: 2,
+            threshold: 3,
+        })),
+        current(Event::CategoryCreated(CategoryCreated {
+            category: category(),
+        })),
+        current(Event::CategoryUpdated(CategoryUpdated {
+            category: category(),
+        })),
+        current(Event::CategoryDeleted(CategoryDeleted {})),
+        current(Event::CollectionCreated(CollectionCreated {
+            collection: collection(),
+        })),
+        current(Event::CollectionUpdated(CollectionUpdated {
+            collection: collection(),
+        })),
+        current(Event::CollectionDeleted(CollectionDeleted {})),
     ]
 }
 

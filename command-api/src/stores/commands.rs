@@ -33,7 +33,7 @@ struct StoreFold;
 
 impl Fold for StoreFold {
     type State = Store;
-    const STATE_VERSION: u16 = 1;
+    const STATE_VERSION: u16 = 2;
 
     fn apply(state: Store, event: &Event) -> Store {
         evolve(state, event)
@@ -54,6 +54,7 @@ fn view(store_id: Uuid, profile: &StoreProfile, version: i32) -> StoreView {
         description: profile.description.clone(),
         currency: profile.currency.clone(),
         status: profile.status.as_str().to_owned(),
+        low_stock_threshold: profile.low_stock_threshold,
         version,
     }
 }
@@ -85,6 +86,11 @@ fn rule_broken(error: StoreError) -> ApiError {
             code: "already_active",
             message: error.to_string(),
         },
+        StoreError::ThresholdTooHigh => ApiError::Validation(vec![api_core::FieldError::new(
+            "low_stock_threshold",
+            "out_of_range",
+            error.to_string(),
+        )]),
         StoreError::AlreadyExists | StoreError::SlugMismatch => ApiError::internal(error),
     }
 }
@@ -218,6 +224,7 @@ pub async fn change(state: &CommandState, change: ChangeRequest) -> Result<Respo
                     slug,
                     niche: changes.niche.clone(),
                     description: changes.description.clone(),
+                    low_stock_threshold: changes.low_stock_threshold,
                 })
             }
             Intent::Pause => StoreCommand::Pause,

@@ -3,7 +3,10 @@
 use api_core::{ApiError, FieldError};
 
 use crate::fields::Fields;
-use domain::{Currency, Description, InvalidValue, Niche, StoreName, store::Change};
+use domain::{
+    Currency, Description, InvalidValue, Niche, StoreName,
+    store::{Change, MAX_LOW_STOCK_THRESHOLD},
+};
 use schemas::api::stores::{CreateStoreRequest, UpdateStoreRequest};
 
 pub struct NewStore {
@@ -17,6 +20,7 @@ pub struct StoreChanges {
     pub name: Option<StoreName>,
     pub niche: Change<Niche>,
     pub description: Change<Description>,
+    pub low_stock_threshold: Option<u32>,
 }
 
 /// An optional text field where empty means absent.
@@ -91,11 +95,26 @@ pub fn store_changes(request: &UpdateStoreRequest) -> Result<StoreChanges, ApiEr
         &request.description,
         Description::parse,
     );
+    let low_stock_threshold = match request.low_stock_threshold {
+        None => Some(None),
+        Some(raw) => fields
+            .check(
+                "low_stock_threshold",
+                u32::try_from(raw)
+                    .ok()
+                    .filter(|t| *t <= MAX_LOW_STOCK_THRESHOLD)
+                    .ok_or(InvalidValue::OutOfRange {
+                        max: MAX_LOW_STOCK_THRESHOLD.into(),
+                    }),
+            )
+            .map(Some),
+    };
     fields.finish(|| {
         Some(StoreChanges {
             name: name?,
             niche: niche?,
             description: description?,
+            low_stock_threshold: low_stock_threshold?,
         })
     })
 }

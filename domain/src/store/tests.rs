@@ -154,6 +154,29 @@ fn given_a_store_when_an_update_changes_nothing_then_no_event() {
 }
 
 #[test]
+fn given_a_store_when_its_low_stock_threshold_changes_then_it_is_recorded_once() {
+    let update = StoreCommand::Update(UpdateStore {
+        low_stock_threshold: Some(2),
+        ..UpdateStore::default()
+    });
+    let events = decide(&given(&created("Acme")), &update).expect("updates");
+    assert_eq!(
+        events,
+        vec![Event::StoreLowStockThresholdChanged(
+            StoreLowStockThresholdChanged { threshold: 2 }
+        )]
+    );
+    let after = given(&with(created("Acme"), events));
+    assert_eq!(after.live().map(|p| p.low_stock_threshold), Some(2));
+    assert_eq!(decide(&after, &update), Ok(vec![]));
+    let absurd = StoreCommand::Update(UpdateStore {
+        low_stock_threshold: Some(MAX_LOW_STOCK_THRESHOLD + 1),
+        ..UpdateStore::default()
+    });
+    assert_eq!(decide(&after, &absurd), Err(StoreError::ThresholdTooHigh));
+}
+
+#[test]
 fn given_an_active_store_when_pausing_then_paused_and_pausing_again_is_refused() {
     let events = decide(&given(&created("Acme")), &StoreCommand::Pause).expect("pauses");
     assert_eq!(
@@ -250,6 +273,7 @@ fn any_command() -> impl Strategy<Value = StoreCommand> {
                     slug: slug_name.map(|s| Slug::candidate(&s, i)),
                     niche,
                     description: Change::Keep,
+                    low_stock_threshold: None,
                 })
             ),
         Just(StoreCommand::Pause),

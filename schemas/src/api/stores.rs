@@ -30,6 +30,8 @@ pub struct UpdateStoreRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
+    /// Stock at or below this raises `inventory.low_stock` (0–1,000,000; 5 at first).
+    pub low_stock_threshold: Option<i64>,
 }
 
 /// Tells a field sent as `null` (`Some(None)`) from one not sent (`None`).
@@ -49,6 +51,8 @@ pub struct StoreView {
     pub currency: String,
     /// `active`, `paused` or `deleted`.
     pub status: String,
+    /// Stock at or below this raises `inventory.low_stock`.
+    pub low_stock_threshold: u32,
     /// The stream version: send it back in `If-Match`.
     pub version: i32,
 }

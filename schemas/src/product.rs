@@ -1,0 +1,103 @@
+//! Payloads of the Product aggregate's events. `product.created` and `product.updated`
+//! carry the whole product as it is after the change, because the connected services
+//! (ContentForge, RankPilot, ShopChat…) react to them without reading anything else.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// An amount in minor units of an ISO 4217 currency (DESIGN §6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Money {
+    pub amount: i64,
+    pub currency: String,
+}
+
+/// One option a variant stands for, such as `size: M`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariantOption {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariantData {
+    pub variant_id: Uuid,
+    pub name: String,
+    pub sku: Option<String>,
+    /// Overrides the product's price when set.
+    pub price: Option<Money>,
+    pub inventory_count: u32,
+    pub options: Vec<VariantOption>,
+}
+
+/// A product as a whole, in the order its merchant arranged images and variants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductData {
+    pub store_id: Uuid,
+    pub title: String,
+    pub slug: String,
+    pub description: Option<String>,
+    pub price: Money,
+    pub compare_at_price: Option<Money>,
+    pub cost: Option<Money>,
+    pub images: Vec<String>,
+    /// `draft`, `active` or `archived`.
+    pub status: String,
+    pub seo_title: Option<String>,
+    pub seo_description: Option<String>,
+    pub tags: Vec<String>,
+    pub category_ids: Vec<Uuid>,
+    pub variants: Vec<VariantData>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductCreated {
+    pub product: ProductData,
+}
+
+/// The product after the change, and the names of the JSON fields that changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductUpdated {
+    pub product: ProductData,
+    pub changed: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductPublished {}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductArchived {}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariantAdded {
+    pub variant: VariantData,
+}
+
+/// The variant as it is after the change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariantUpdated {
+    pub variant: VariantData,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariantRemoved {
+    pub variant_id: Uuid,
+}
+
+/// Stock of one variant moved by `delta` for `reason`, to `inventory_count`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryAdjusted {
+    pub variant_id: Uuid,
+    pub delta: i64,
+    pub reason: String,
+    pub inventory_count: u32,
+}
+
+/// Stock of one variant fell to or below its store's threshold (once per crossing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryLowStock {
+    pub variant_id: Uuid,
+    pub sku: Option<String>,
+    pub inventory_count: u32,
+    pub threshold: u32,
+}
