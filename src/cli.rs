@@ -1,5 +1,7 @@
 use clap::{Parser, Subcommand};
-use projections::{Projection, rebuild, store_activity::StoreActivity, stores::Stores};
+use projections::{
+    Projection, catalog::Catalog, rebuild, store_activity::StoreActivity, stores::Stores,
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -36,7 +38,7 @@ enum Command {
 enum ProjectionsCommand {
     /// Replay the log into fresh tables and swap them in, without downtime.
     Rebuild {
-        #[arg(value_parser = [StoreActivity::NAME, Stores::NAME])]
+        #[arg(value_parser = [StoreActivity::NAME, Stores::NAME, Catalog::NAME])]
         name: String,
     },
 }
@@ -69,10 +71,10 @@ impl Cli {
             } => {
                 let pool = startup::connect_postgres(&config).await?;
                 startup::migrate(&pool, &config).await?;
-                let report = if name == Stores::NAME {
-                    rebuild(&pool, &Stores).await?
-                } else {
-                    rebuild(&pool, &StoreActivity).await?
+                let report = match name.as_str() {
+                    Stores::NAME => rebuild(&pool, &Stores).await?,
+                    Catalog::NAME => rebuild(&pool, &Catalog).await?,
+                    _ => rebuild(&pool, &StoreActivity).await?,
                 };
                 info!(
                     replayed = report.events_replayed,

@@ -1,4 +1,4 @@
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use rand::RngCore;
 
@@ -18,6 +18,8 @@ pub struct Config {
     pub jwt_secret_generated: bool,
     /// How long a read with `X-Min-Position` waits before answering 503.
     pub read_your_writes_wait: Duration,
+    /// Where uploaded images are kept.
+    pub media_dir: PathBuf,
 }
 
 /// Key material, kept out of `Debug` output and logs.
@@ -95,6 +97,7 @@ impl Config {
             jwt_secret,
             jwt_secret_generated,
             read_your_writes_wait,
+            media_dir: PathBuf::from(var("MEDIA_DIR", "var/media")),
             database_url: var(
                 "DATABASE_URL",
                 "postgres://postgres@127.0.0.1:5432/dropship",

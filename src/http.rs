@@ -11,10 +11,10 @@ use axum::{
     routing::get,
 };
 use eventlog::jetstream::StreamNames;
-use projections::{Projection, store_activity::StoreActivity, stores::Stores};
+use projections::{Projection, catalog::Catalog, store_activity::StoreActivity, stores::Stores};
 
 /// Every projection the projector role runs, for the lag figures.
-const PROJECTIONS: [&str; 2] = [StoreActivity::NAME, Stores::NAME];
+const PROJECTIONS: [&str; 3] = [StoreActivity::NAME, Stores::NAME, Catalog::NAME];
 use serde_json::json;
 use sqlx::PgPool;
 

@@ -4,12 +4,18 @@ use eventlog::{
     Publisher, PublisherConfig,
     jetstream::{Connections, ensure_stream},
 };
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
-use api_core::{auth::Authenticator, tokens::TokenKeys};
+use api_core::{
+    auth::Authenticator,
+    media::{LocalMedia, Media},
+    tokens::TokenKeys,
+};
 use command_api::{AttemptLimits, CommandState};
 use eventlog::{EventLog, GroupCommitConfig};
-use projections::{ProjectorConfig, run_projector, store_activity::StoreActivity, stores::Stores};
+use projections::{
+    ProjectorConfig, catalog::Catalog, run_projector, store_activity::StoreActivity, stores::Stores,
+};
 use query_api::{Freshness, QueryState};
 use sqlx::PgPool;
 use tokio::{net::TcpListener, task::JoinSet};
@@ -109,10 +115,17 @@ impl Platform {
                         shutdown.clone(),
                     ));
                     tasks.spawn(run_projector(
+                        pool.clone(),
+                        client.clone(),
+                        config.clone(),
+                        Stores,
+                        shutdown.clone(),
+                    ));
+                    tasks.spawn(run_projector(
                         pool,
                         client,
                         config,
-                        Stores,
+                        Catalog,
                         shutdown.clone(),
                     ));
                 }
@@ -155,11 +168,13 @@ impl Platform {
             TokenKeys::new(self.config.jwt_secret.expose()),
             self.pool.clone(),
         );
+        let media: Media = Arc::new(LocalMedia::new(&self.config.media_dir));
         let command = roles.contains(&Role::CommandApi).then(|| {
             CommandState::new(
                 EventLog::start(self.pool.clone(), GroupCommitConfig::default()),
                 authenticator.clone(),
                 AttemptLimits::default(),
+                media.clone(),
             )
         });
         let query = if roles.contains(&Role::QueryApi) {
@@ -170,7 +185,12 @@ impl Platform {
             )
             .await
             .map_err(std::io::Error::other)?;
-            Some(QueryState::new(self.pool.clone(), authenticator, freshness))
+            Some(QueryState::new(
+                self.pool.clone(),
+                authenticator,
+                freshness,
+                media,
+            ))
         } else {
             None
         };

@@ -70,9 +70,9 @@ pub enum ApiError {
     /// 413
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
-    /// 415
-    #[error("expected a body of type application/json")]
-    UnsupportedMediaType,
+    /// 415, naming the type the endpoint takes.
+    #[error("expected a body of type {expected}")]
+    UnsupportedMediaType { expected: &'static str },
     /// 422 with one entry per field at fault.
     #[error("the request is invalid")]
     Validation(Vec<FieldError>),
@@ -107,7 +107,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::VersionConflict { .. } | Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) | Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -127,7 +127,7 @@ impl ApiError {
             Self::VersionConflict { .. } => "version_conflict",
             Self::Conflict { code, .. } => code,
             Self::PayloadTooLarge { .. } => "payload_too_large",
-            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::Validation(_) => "validation_failed",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::RateLimited { .. } => "rate_limited",
@@ -204,7 +204,10 @@ pub async fn normalise_rejections(request: Request, next: Next) -> Response {
             limit: crate::extract::BODY_LIMIT,
         }
         .into_response(),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType.into_response(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType {
+            expected: "application/json",
+        }
+        .into_response(),
         StatusCode::BAD_REQUEST => {
             // axum's rejections explain themselves in a short plain-text body.
             let explanation = axum::body::to_bytes(response.into_body(), 1024)

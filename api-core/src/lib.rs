@@ -6,6 +6,7 @@ pub mod auth;
 mod envelope;
 mod error;
 mod extract;
+pub mod media;
 pub mod openapi;
 mod pagination;
 pub mod tokens;

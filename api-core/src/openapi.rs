@@ -53,3 +53,78 @@ impl Modify for SecuritySchemes {
         );
     }
 }
+
+fn error_responses(
+    statuses: &[(u16, &str)],
+) -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::response::Response>>
+{
+    use utoipa::openapi::{ContentBuilder, Ref, response::ResponseBuilder};
+    statuses
+        .iter()
+        .map(|(status, description)| {
+            let response = ResponseBuilder::new()
+                .description(*description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorEnvelope")))
+                        .build(),
+                )
+                .build();
+            (status.to_string(), response.into())
+        })
+        .collect()
+}
+
+/// The failures of an authenticated write to a store's resources.
+pub struct WriteErrors;
+
+impl utoipa::IntoResponses for WriteErrors {
+    fn responses()
+    -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::response::Response>>
+    {
+        error_responses(&[
+            (400, "Malformed body or header"),
+            (401, "No or invalid credentials"),
+            (403, "The credentials' scopes do not allow writing"),
+            (404, "No such store or resource (or not yours)"),
+            (409, "`If-Match` is stale, or the change conflicts with the current state"),
+            (413, "Body too large"),
+            (415, "Not JSON"),
+            (422, "Invalid fields, listed in `details.fields`"),
+        ])
+    }
+}
+
+/// The failures of an authenticated read of a store's resources.
+pub struct ReadErrors;
+
+impl utoipa::IntoResponses for ReadErrors {
+    fn responses()
+    -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::response::Response>>
+    {
+        error_responses(&[
+            (400, "Malformed parameter or header"),
+            (401, "No or invalid credentials"),
+            (403, "The credentials' scopes do not allow reading"),
+            (404, "No such store or resource (or not yours)"),
+            (422, "Invalid query parameters, listed in `details.fields`"),
+            (503, "`X-Min-Position` not reached in time; retry after `Retry-After`"),
+        ])
+    }
+}
+
+/// The failures of a public storefront read.
+pub struct PublicErrors;
+
+impl utoipa::IntoResponses for PublicErrors {
+    fn responses()
+    -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::response::Response>>
+    {
+        error_responses(&[
+            (404, "No such active store or product"),
+            (422, "Invalid query parameters, listed in `details.fields`"),
+            (503, "`X-Min-Position` not reached in time; retry after `Retry-After`"),
+        ])
+    }
+}

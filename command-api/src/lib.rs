@@ -1,7 +1,9 @@
 //! The write side over HTTP (DESIGN §1): accounts and credentials, and the commands of
 //! each aggregate — authenticate, parse into value objects, load, decide, append.
 
+mod aggregate;
 mod api_keys;
+mod catalog;
 mod auth;
 mod fields;
 mod preconditions;
@@ -20,4 +22,5 @@ pub fn routes() -> OpenApiRouter<CommandState> {
         .merge(auth::router())
         .merge(api_keys::router())
         .merge(stores::router())
+        .merge(catalog::router())
 }

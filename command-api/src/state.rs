@@ -1,9 +1,9 @@
-use api_core::auth::Authenticator;
+use api_core::{auth::Authenticator, media::Media};
 use axum::extract::FromRef;
 use eventlog::EventLog;
 use sqlx::PgPool;
 
-use crate::auth::AttemptLimits;
+use crate::{aggregate::StreamLocks, auth::AttemptLimits};
 
 /// Events between snapshots of an aggregate's state.
 const SNAPSHOT_EVERY: i32 = 100;
@@ -13,14 +13,23 @@ pub struct CommandState {
     pub(crate) log: EventLog,
     pub(crate) authenticator: Authenticator,
     pub(crate) attempt_limits: AttemptLimits,
+    pub(crate) stream_locks: StreamLocks,
+    pub(crate) media: Media,
 }
 
 impl CommandState {
-    pub fn new(log: EventLog, authenticator: Authenticator, attempt_limits: AttemptLimits) -> Self {
+    pub fn new(
+        log: EventLog,
+        authenticator: Authenticator,
+        attempt_limits: AttemptLimits,
+        media: Media,
+    ) -> Self {
         Self {
             log,
             authenticator,
             attempt_limits,
+            stream_locks: StreamLocks::default(),
+            media,
         }
     }
 

@@ -97,7 +97,7 @@ impl Idempotency {
     pub async fn previous(
         idempotency: Option<&Self>,
         pool: &PgPool,
-    ) -> Result<Option<Response>, ApiError> {
+    ) -> Result<Option<RecordedResponse>, ApiError> {
         let Some(this) = idempotency else {
             return Ok(None);
         };
@@ -114,7 +114,7 @@ impl Idempotency {
             Some((fingerprint, _)) if fingerprint != this.fingerprint => {
                 Err(ApiError::IdempotencyKeyReused)
             }
-            Some((_, response)) => replay(response).map(Some),
+            Some((_, response)) => recorded(response).map(Some),
         }
     }
 
@@ -132,9 +132,12 @@ impl Idempotency {
 }
 
 pub fn replay(stored: Value) -> Result<Response, ApiError> {
-    serde_json::from_value::<RecordedResponse>(stored)
-        .map(|recorded| recorded.into_http(true))
-        .map_err(ApiError::internal)
+    recorded(stored).map(|recorded| recorded.into_http(true))
+}
+
+/// An answer as it was stored for an `Idempotency-Key`.
+pub fn recorded(stored: Value) -> Result<RecordedResponse, ApiError> {
+    serde_json::from_value(stored).map_err(ApiError::internal)
 }
 
 pub fn metadata(principal: &Principal, idempotency: Option<&Idempotency>) -> EventMetadata {
@@ -199,6 +202,18 @@ impl WriteContext {
             self.key.0.clone(),
             &self.method,
             &self.path,
+            body,
+        )
+    }
+
+    /// The key of one item of a bulk request: each item's answer is recorded on its own,
+    /// so a retried bulk request replays the items that were done and does the rest.
+    pub fn item_idempotency(&self, body: &[u8], item: &str) -> Option<Idempotency> {
+        Idempotency::new(
+            &self.principal,
+            self.key.0.as_ref().map(|key| format!("{key}#{item}")),
+            &self.method,
+            &format!("{}#{item}", self.path),
             body,
         )
     }

@@ -39,7 +39,7 @@ impl NewEvent {
 }
 
 /// A value that must be unique within a scope across all streams, such as a store slug.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct UniqueKey {
     pub scope: String,
     pub value: String,

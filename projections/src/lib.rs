@@ -2,6 +2,7 @@
 //! consumers, batches applied with their checkpoint in one transaction), the rebuild
 //! path, and the projections themselves.
 
+pub mod catalog;
 mod checkpoint;
 mod projection;
 mod rebuild;

@@ -1,4 +1,4 @@
-use api_core::auth::Authenticator;
+use api_core::{auth::Authenticator, media::Media};
 use axum::extract::FromRef;
 use sqlx::PgPool;
 
@@ -9,14 +9,21 @@ pub struct QueryState {
     pub(crate) pool: PgPool,
     pub(crate) authenticator: Authenticator,
     pub(crate) freshness: Freshness,
+    pub(crate) media: Media,
 }
 
 impl QueryState {
-    pub fn new(pool: PgPool, authenticator: Authenticator, freshness: Freshness) -> Self {
+    pub fn new(
+        pool: PgPool,
+        authenticator: Authenticator,
+        freshness: Freshness,
+        media: Media,
+    ) -> Self {
         Self {
             pool,
             authenticator,
             freshness,
+            media,
         }
     }
 }

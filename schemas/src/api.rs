@@ -3,4 +3,15 @@
 //! into the domain's value objects and answers 422 for each field that does not parse.
 
 pub mod accounts;
+pub mod catalog;
+pub mod products;
 pub mod stores;
+
+use serde::{Deserialize, Deserializer};
+
+/// Tells a field sent as `null` (`Some(None)`) from one not sent (`None`).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}

@@ -29,7 +29,7 @@ use crate::{
 /// (no `If-Match`), or after its chosen slug was taken in the meantime.
 const MAX_ATTEMPTS: usize = 5;
 
-struct StoreFold;
+pub(crate) struct StoreFold;
 
 impl Fold for StoreFold {
     type State = Store;
@@ -103,7 +103,7 @@ pub async fn create(
     new: NewStore,
 ) -> Result<Response, ApiError> {
     if let Some(previous) = Idempotency::previous(idempotency.as_ref(), state.pool()).await? {
-        return Ok(previous);
+        return Ok(previous.into_http(true));
     }
     let store_id = Uuid::now_v7();
     let mut slug = Slug::candidate(&new.name, 1);
@@ -185,7 +185,7 @@ pub async fn change(state: &CommandState, change: ChangeRequest) -> Result<Respo
     let store_id = resource_id(&change.raw_store_id)?;
     if let Some(previous) = Idempotency::previous(change.idempotency.as_ref(), state.pool()).await?
     {
-        return Ok(previous);
+        return Ok(previous.into_http(true));
     }
     let stream = stream_id(store_id);
     let mut renamed_slug: Option<Slug> = None;

@@ -2,7 +2,9 @@
 
 mod commands;
 mod parse;
-mod slug;
+pub(crate) mod slug;
+
+pub(crate) use commands::StoreFold;
 
 use api_core::{ApiError, ApiJson, openapi::ErrorEnvelope};
 use axum::{

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use domain::{Slug, StoreName};
+use domain::{Slug, SlugSource, StoreName};
 use eventlog::UniqueKey;
 use sqlx::PgPool;
 
@@ -12,14 +12,24 @@ pub fn reservation(slug: &Slug) -> UniqueKey {
     UniqueKey::new(SLUG_SCOPE, slug.as_str())
 }
 
-/// The first candidate for `name` that nobody holds right now. Another writer may take
-/// it before our append does; the append's reservation then fails and we ask again.
+/// The first candidate for a store name that no store holds right now.
 pub async fn first_free(pool: &PgPool, name: &StoreName) -> Result<Slug, sqlx::Error> {
+    first_free_in(pool, SLUG_SCOPE, name).await
+}
+
+/// The first candidate for `name` that nobody holds in `scope` right now. Another writer
+/// may take it before our append does; the append's reservation then fails and we ask
+/// again.
+pub async fn first_free_in(
+    pool: &PgPool,
+    scope: &str,
+    name: &impl SlugSource,
+) -> Result<Slug, sqlx::Error> {
     let base = Slug::base_for(name);
     let taken: HashSet<String> = sqlx::query_scalar(
         "SELECT value FROM unique_keys WHERE scope = $1 AND (value = $2 OR value LIKE $2 || '-%')",
     )
-    .bind(SLUG_SCOPE)
+    .bind(scope)
     .bind(base.as_str())
     .fetch_all(pool)
     .await?
