@@ -1,6 +1,7 @@
 //! How fresh the read models are, learnt from the projections' `NOTIFY`s: the
-//! checkpoint a read with `X-Min-Position` waits for, and the public-store cache entries
-//! each projected change invalidates.
+//! checkpoints a read with `X-Min-Position` waits for, and the public cache entries each
+//! projected change invalidates (a store's page by slug, a store's catalog pages by
+//! moving that store's generation).
 
 use std::{
     sync::{
@@ -19,8 +20,10 @@ use bytes::Bytes;
 use moka::future::Cache;
 use projections::{
     CHECKPOINT_CHANNEL, Projection,
+    catalog::{CATALOG_CHANGED_CHANNEL, Catalog},
     stores::{STORE_CHANGED_CHANNEL, Stores},
 };
+use uuid::Uuid;
 use sqlx::{PgPool, postgres::PgListener};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -28,6 +31,10 @@ use tracing::warn;
 
 pub const X_MIN_POSITION: HeaderName = HeaderName::from_static("x-min-position");
 const PUBLIC_STORE_CAPACITY: u64 = 100_000;
+/// Cached storefront catalog pages (lists, details, categories, collections).
+const CATALOG_PAGE_CAPACITY: u64 = 200_000;
+/// Unchanged catalog pages still leave the cache after this; a safety net only.
+const CATALOG_PAGE_TTL: Duration = Duration::from_secs(600);
 const POLL_EVERY: Duration = Duration::from_secs(1);
 
 /// `X-Min-Position: <p>`: answer only once the read model has applied position `p`.
@@ -61,15 +68,49 @@ pub struct Freshness {
     inner: Arc<Inner>,
 }
 
+/// The read models a request can wait for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadModel {
+    Stores,
+    Catalog,
+}
+
+/// A storefront catalog page: which store, at which of its generations, which request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CatalogPageKey {
+    store_id: Uuid,
+    generation: u64,
+    request: String,
+}
+
 struct Inner {
     stores_checkpoint: watch::Sender<i64>,
+    catalog_checkpoint: watch::Sender<i64>,
     public_stores: Cache<String, CachedPage>,
+    /// The active store a storefront slug names right now (`None`: no such store).
+    store_ids: Cache<String, Option<Uuid>>,
+    catalog_pages: Cache<CatalogPageKey, CachedPage>,
+    /// Per store, the generation its catalog pages are cached under; a change moves it,
+    /// so pages read before the change are never found again. Never evicted: a store
+    /// whose generation was forgotten would find its oldest pages again.
+    catalog_generations: moka::sync::Cache<Uuid, u64>,
+    /// Source of catalog generations; also moved for every store after a reconnect.
+    catalog_counter: AtomicU64,
     /// Bumped on every change notification, before the entry is invalidated; a reader
     /// that saw it move while it read does not trust what it cached (see `remember`).
     generation: AtomicU64,
     /// Set when the listening connection dropped, so `poll` empties the cache.
     reconnected: AtomicBool,
     max_wait: Duration,
+}
+
+impl ReadModel {
+    fn projection(self) -> &'static str {
+        match self {
+            Self::Stores => Stores::NAME,
+            Self::Catalog => Catalog::NAME,
+        }
+    }
 }
 
 impl Freshness {
@@ -84,11 +125,21 @@ impl Freshness {
         listener
             .listen_all([CHECKPOINT_CHANNEL, STORE_CHANGED_CHANNEL])
             .await?;
-        let initial = projections::checkpoint(&pool, Stores::NAME).await?;
+        listener.listen(CATALOG_CHANGED_CHANNEL).await?;
+        let stores_at = projections::checkpoint(&pool, Stores::NAME).await?;
+        let catalog_at = projections::checkpoint(&pool, Catalog::NAME).await?;
         let freshness = Self {
             inner: Arc::new(Inner {
-                stores_checkpoint: watch::Sender::new(initial),
+                stores_checkpoint: watch::Sender::new(stores_at),
+                catalog_checkpoint: watch::Sender::new(catalog_at),
                 public_stores: Cache::builder().max_capacity(PUBLIC_STORE_CAPACITY).build(),
+                store_ids: Cache::builder().max_capacity(PUBLIC_STORE_CAPACITY).build(),
+                catalog_pages: Cache::builder()
+                    .max_capacity(CATALOG_PAGE_CAPACITY)
+                    .time_to_live(CATALOG_PAGE_TTL)
+                    .build(),
+                catalog_generations: moka::sync::Cache::builder().build(),
+                catalog_counter: AtomicU64::new(1),
                 generation: AtomicU64::new(0),
                 reconnected: AtomicBool::new(false),
                 max_wait,
@@ -112,16 +163,33 @@ impl Freshness {
             if self.inner.reconnected.swap(false, Ordering::SeqCst) {
                 self.inner.generation.fetch_add(1, Ordering::SeqCst);
                 self.inner.public_stores.invalidate_all();
+                self.inner.store_ids.invalidate_all();
+                // Every store's pages may be stale: a new epoch for all of them.
+                let epoch = self.inner.catalog_counter.fetch_add(1, Ordering::SeqCst) + 1;
+                let stores: Vec<Uuid> = self.inner.catalog_generations.iter().map(|(id, _)| *id).collect();
+                for store_id in stores {
+                    self.inner.catalog_generations.insert(store_id, epoch);
+                }
+                self.inner.catalog_pages.invalidate_all();
             }
-            match projections::checkpoint(&pool, Stores::NAME).await {
-                Ok(position) => self.advance(position),
-                Err(error) => warn!(%error, "cannot read the stores checkpoint"),
+            for model in [ReadModel::Stores, ReadModel::Catalog] {
+                match projections::checkpoint(&pool, model.projection()).await {
+                    Ok(position) => self.advance(model, position),
+                    Err(error) => warn!(%error, ?model, "cannot read the checkpoint"),
+                }
             }
         }
     }
 
-    fn advance(&self, position: i64) {
-        self.inner.stores_checkpoint.send_if_modified(|current| {
+    fn checkpoint_of(&self, model: ReadModel) -> &watch::Sender<i64> {
+        match model {
+            ReadModel::Stores => &self.inner.stores_checkpoint,
+            ReadModel::Catalog => &self.inner.catalog_checkpoint,
+        }
+    }
+
+    fn advance(&self, model: ReadModel, position: i64) {
+        self.checkpoint_of(model).send_if_modified(|current| {
             let moved = position > *current;
             *current = (*current).max(position);
             moved
@@ -155,31 +223,78 @@ impl Freshness {
         if channel == STORE_CHANGED_CHANNEL {
             self.inner.generation.fetch_add(1, Ordering::SeqCst);
             self.inner.public_stores.invalidate(payload).await;
+            self.inner.store_ids.invalidate(payload).await;
+        } else if channel == CATALOG_CHANGED_CHANNEL {
+            if let Ok(store_id) = payload.parse::<Uuid>() {
+                let generation = self.inner.catalog_counter.fetch_add(1, Ordering::SeqCst) + 1;
+                self.inner.catalog_generations.insert(store_id, generation);
+            }
         } else if let Some((name, position)) = payload.split_once(':')
-            && name == Stores::NAME
             && let Ok(position) = position.parse::<i64>()
         {
-            self.advance(position);
+            if name == Stores::NAME {
+                self.advance(ReadModel::Stores, position);
+            } else if name == Catalog::NAME {
+                self.advance(ReadModel::Catalog, position);
+            }
         }
     }
 
-    /// Returns once the `stores` read model has applied `position`, or answers 503 with
+    /// Returns once the `stores` read model has applied `position`.
+    pub async fn wait_for_stores(&self, position: Option<i64>) -> Result<(), ApiError> {
+        self.wait_for(&[ReadModel::Stores], position).await
+    }
+
+    /// Returns once every one of `models` has applied `position`, or answers 503 with
     /// `Retry-After` when that takes longer than the configured wait: stale data is
     /// never presented as fresh.
-    pub async fn wait_for_stores(&self, position: Option<i64>) -> Result<(), ApiError> {
+    pub async fn wait_for(&self, models: &[ReadModel], position: Option<i64>) -> Result<(), ApiError> {
         let Some(position) = position else {
             return Ok(());
         };
-        let mut receiver = self.inner.stores_checkpoint.subscribe();
-        match tokio::time::timeout(self.inner.max_wait, receiver.wait_for(|at| *at >= position))
+        let all = async {
+            for model in models {
+                let mut receiver = self.checkpoint_of(*model).subscribe();
+                receiver.wait_for(|at| *at >= position).await.ok();
+            }
+        };
+        tokio::time::timeout(self.inner.max_wait, all)
             .await
-        {
-            Ok(Ok(_)) => Ok(()),
-            _ => Err(ApiError::Unavailable {
+            .map_err(|_| ApiError::Unavailable {
                 message: format!("the read model has not reached position {position} yet"),
                 retry_after: Duration::from_secs(1),
-            }),
+            })
+    }
+
+    /// The active store a storefront slug names, as cached.
+    pub(crate) async fn cached_store_id(&self, slug: &str) -> Option<Option<Uuid>> {
+        self.inner.store_ids.get(slug).await
+    }
+
+    pub(crate) async fn remember_store_id(&self, slug: String, store_id: Option<Uuid>, read_at: u64) {
+        self.inner.store_ids.insert(slug.clone(), store_id).await;
+        if self.generation() != read_at {
+            self.inner.store_ids.invalidate(&slug).await;
         }
+    }
+
+    /// The key a storefront catalog page of `store_id` is cached under right now. Read
+    /// it before reading the page: a change in between moves the generation, and the
+    /// page lands under a key nobody asks for again.
+    pub(crate) fn catalog_page_key(&self, store_id: Uuid, request: String) -> CatalogPageKey {
+        CatalogPageKey {
+            store_id,
+            generation: self.inner.catalog_generations.get(&store_id).unwrap_or(0),
+            request,
+        }
+    }
+
+    pub(crate) async fn cached_catalog_page(&self, key: &CatalogPageKey) -> Option<CachedPage> {
+        self.inner.catalog_pages.get(key).await
+    }
+
+    pub(crate) async fn remember_catalog_page(&self, key: CatalogPageKey, page: CachedPage) {
+        self.inner.catalog_pages.insert(key, page).await;
     }
 
     pub(crate) async fn cached_public_store(&self, slug: &str) -> Option<CachedPage> {

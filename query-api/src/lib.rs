@@ -2,6 +2,7 @@
 //! public storefront reads behind a cache that the projection invalidates, and
 //! read-your-writes through `X-Min-Position`.
 
+mod catalog;
 mod freshness;
 mod state;
 mod stores;
@@ -13,5 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 /// Every query route, each documented where it is mounted; the caller supplies the
 /// state (none is needed to read the documentation).
 pub fn routes() -> OpenApiRouter<QueryState> {
-    OpenApiRouter::new().merge(stores::router())
+    OpenApiRouter::new()
+        .merge(stores::router())
+        .merge(catalog::router())
 }

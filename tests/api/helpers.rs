@@ -30,6 +30,10 @@ pub async fn spawn_app() -> TestApp {
     let names = isolated_names();
     let url = database_url(&database);
     let (stream, prefix) = (names.stream.clone(), names.subject_prefix.clone());
+    let media_dir = std::env::temp_dir()
+        .join(&database)
+        .to_string_lossy()
+        .into_owned();
     let config = Config::from_lookup(|name| match name {
         "DATABASE_URL" => Some(url.clone()),
         "NATS_URL" => Some(testkit::nats_url()),
@@ -37,6 +41,7 @@ pub async fn spawn_app() -> TestApp {
         "NATS_SUBJECT_PREFIX" => Some(prefix.clone()),
         "JWT_SECRET" => Some(JWT_SECRET.to_owned()),
         "READ_YOUR_WRITES_TIMEOUT_MS" => Some("2000".to_owned()),
+        "MEDIA_DIR" => Some(media_dir.clone()),
         _ => None,
     })
     .expect("test configuration is valid");
@@ -79,6 +84,7 @@ impl Drop for TestApp {
                     .connect(&database_url("postgres"))
                     .await
                 {
+                    let _ = std::fs::remove_dir_all(std::env::temp_dir().join(&database));
                     let drop = format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)");
                     let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&admin).await;
                 }
@@ -141,6 +147,49 @@ impl TestApp {
             .expect("create answers");
         assert_eq!(response.status(), StatusCode::CREATED, "creating {name}");
         Written::from(response).await
+    }
+
+    /// A write by `merchant` that must succeed (2xx).
+    pub async fn write(&self, merchant: &Merchant, method: Method, path: &str, body: Value) -> Written {
+        let response = self
+            .request(method.clone(), path)
+            .bearer_auth(&merchant.access)
+            .json(&body)
+            .send()
+            .await
+            .expect("the write answers");
+        let written = Written::from(response).await;
+        assert!(written.status.is_success(), "{method} {path}: {:?}", written.body);
+        written
+    }
+
+    pub async fn create_product(&self, merchant: &Merchant, store_id: &str, body: Value) -> Written {
+        let path = format!("/api/v1/stores/{store_id}/products");
+        let written = self.write(merchant, Method::POST, &path, body).await;
+        assert_eq!(written.status, StatusCode::CREATED);
+        written
+    }
+
+    /// A read by `merchant` that waits for `position`, as JSON, with its status.
+    pub async fn read(&self, merchant: &Merchant, path: &str, position: Option<i64>) -> (StatusCode, Value) {
+        let mut request = self.request(Method::GET, path).bearer_auth(&merchant.access);
+        if let Some(position) = position {
+            request = request.header("x-min-position", position.to_string());
+        }
+        let response = request.send().await.expect("the read answers");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A public read that waits for `position`.
+    pub async fn public(&self, path: &str, position: Option<i64>) -> (StatusCode, Value) {
+        let mut request = self.request(Method::GET, path);
+        if let Some(position) = position {
+            request = request.header("x-min-position", position.to_string());
+        }
+        let response = request.send().await.expect("the read answers");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     /// A new API key of `merchant` with `scopes`: the answer's `data`, raw key included.
@@ -250,5 +299,33 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/stores/{store_id}/pause"),
     ("POST", "/api/v1/stores/{store_id}/activate"),
     ("GET", "/api/v1/public/stores/{slug}"),
+    ("POST", "/api/v1/stores/{store_id}/products"),
+    ("GET", "/api/v1/stores/{store_id}/products"),
+    ("GET", "/api/v1/stores/{store_id}/products/export.csv"),
+    ("POST", "/api/v1/stores/{store_id}/products/bulk"),
+    ("GET", "/api/v1/stores/{store_id}/products/{product_id}"),
+    ("PATCH", "/api/v1/stores/{store_id}/products/{product_id}"),
+    ("DELETE", "/api/v1/stores/{store_id}/products/{product_id}"),
+    ("POST", "/api/v1/stores/{store_id}/products/{product_id}/publish"),
+    ("POST", "/api/v1/stores/{store_id}/products/{product_id}/variants"),
+    ("PATCH", "/api/v1/stores/{store_id}/products/{product_id}/variants/{variant_id}"),
+    ("DELETE", "/api/v1/stores/{store_id}/products/{product_id}/variants/{variant_id}"),
+    ("POST", "/api/v1/stores/{store_id}/products/{product_id}/inventory"),
+    ("POST", "/api/v1/stores/{store_id}/categories"),
+    ("GET", "/api/v1/stores/{store_id}/categories"),
+    ("GET", "/api/v1/stores/{store_id}/categories/{category_id}"),
+    ("PATCH", "/api/v1/stores/{store_id}/categories/{category_id}"),
+    ("DELETE", "/api/v1/stores/{store_id}/categories/{category_id}"),
+    ("POST", "/api/v1/stores/{store_id}/collections"),
+    ("GET", "/api/v1/stores/{store_id}/collections"),
+    ("GET", "/api/v1/stores/{store_id}/collections/{collection_id}"),
+    ("PATCH", "/api/v1/stores/{store_id}/collections/{collection_id}"),
+    ("DELETE", "/api/v1/stores/{store_id}/collections/{collection_id}"),
+    ("POST", "/api/v1/stores/{store_id}/media"),
+    ("GET", "/api/v1/public/stores/{slug}/products"),
+    ("GET", "/api/v1/public/stores/{slug}/products/{product_slug}"),
+    ("GET", "/api/v1/public/stores/{slug}/categories"),
+    ("GET", "/api/v1/public/stores/{slug}/collections"),
+    ("GET", "/api/v1/public/media/{store_id}/{file}"),
     ("GET", "/api/v1/openapi.json"),
 ];

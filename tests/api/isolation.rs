@@ -4,9 +4,23 @@ use serde_json::{Value, json};
 use crate::helpers::{ROUTES, error_code, json_of, spawn_app};
 
 /// A body each route accepts, so that only ownership can fail the request.
-fn valid_body(method: &str, path: &str) -> Option<Value> {
-    match (method, path) {
-        ("PATCH", "/api/v1/stores/{store_id}") => Some(json!({"name": "Hijacked"})),
+fn valid_body(method: &str, path: &str, product_id: &str) -> Option<Value> {
+    let products = "/api/v1/stores/{store_id}/products";
+    match (method, path.strip_prefix(products)) {
+        ("POST", Some("")) => Some(json!({"title": "Stolen", "price": {"amount": 1, "currency": "USD"}})),
+        ("PATCH", Some("/{product_id}")) => Some(json!({"title": "Hijacked"})),
+        ("POST", Some("/bulk")) => {
+            Some(json!({"product_ids": [product_id], "action": {"type": "set_status", "status": "archived"}}))
+        }
+        ("POST", Some("/{product_id}/variants")) => Some(json!({"name": "Extra"})),
+        ("PATCH", Some("/{product_id}/variants/{variant_id}")) => Some(json!({"name": "Hijacked"})),
+        ("POST", Some("/{product_id}/inventory")) => {
+            Some(json!({"variant_id": "00000000-0000-7000-8000-000000000000", "delta": -1, "reason": "theft"}))
+        }
+        ("PATCH", None) if path == "/api/v1/stores/{store_id}" => Some(json!({"name": "Hijacked"})),
+        ("POST" | "PATCH", None) if path.contains("/categories") || path.contains("/collections") => {
+            Some(json!({"name": "Hijacked"}))
+        }
         _ => None,
     }
 }
@@ -21,26 +35,50 @@ async fn another_merchants_store_and_keys_are_404_on_every_route() {
     let intruder_key = app.create_key(&intruder, &["read", "write"]).await;
     let intruder_key = intruder_key["key"].as_str().unwrap().to_owned();
 
+    let store_id = store.id();
+    let product = app
+        .create_product(
+            &owner,
+            &store_id,
+            json!({"title": "Secret Sock", "price": {"amount": 900, "currency": "USD"},
+                   "variants": [{"name": "One", "sku": "SECRET-1", "inventory_count": 3}]}),
+        )
+        .await;
+    let variant_id = product.body["data"]["variants"][0]["id"].as_str().unwrap().to_owned();
+    let category = app
+        .write(&owner, Method::POST, &format!("/api/v1/stores/{store_id}/categories"), json!({"name": "Secret"}))
+        .await;
+    let collection = app
+        .write(&owner, Method::POST, &format!("/api/v1/stores/{store_id}/collections"), json!({"name": "Secret"}))
+        .await;
+    let last_position = collection.position.unwrap();
     let scoped: Vec<_> = ROUTES
         .iter()
-        .filter(|(_, path)| path.contains("{store_id}") || path.contains("{key_id}"))
+        .filter(|(_, path)| {
+            !path.starts_with("/api/v1/public/")
+                && (path.contains("{store_id}") || path.contains("{key_id}"))
+        })
         .collect();
-    assert!(scoped.len() >= 6, "the matrix covers every resource route");
+    assert!(scoped.len() >= 28, "the matrix covers every resource route");
     for (method, template) in scoped {
         let path = template
-            .replace("{store_id}", &store.id())
-            .replace("{key_id}", &key_id);
+            .replace("{store_id}", &store_id)
+            .replace("{key_id}", &key_id)
+            .replace("{product_id}", &product.id())
+            .replace("{variant_id}", &variant_id)
+            .replace("{category_id}", &category.id())
+            .replace("{collection_id}", &collection.id());
         for credential in ["bearer", "api key"] {
             let mut request = app.request(Method::from_bytes(method.as_bytes()).unwrap(), &path);
             request = match credential {
                 "bearer" => request.bearer_auth(&intruder.access),
                 _ => request.header("x-api-key", &intruder_key),
             };
-            if let Some(body) = valid_body(method, template) {
+            if let Some(body) = valid_body(method, template, &product.id()) {
                 request = request.json(&body);
             }
             let response = request
-                .header("x-min-position", store.position.unwrap().to_string())
+                .header("x-min-position", last_position.to_string())
                 .send()
                 .await
                 .unwrap();
@@ -64,8 +102,16 @@ async fn another_merchants_store_and_keys_are_404_on_every_route() {
     .await;
     assert_eq!(listed["total"], 0);
 
-    // Nothing the intruder did reached the owner's store or key.
+    // Nothing the intruder did reached the owner's store, catalog or key.
     assert_eq!(app.events_in(&format!("store-{}", store.id())).await, 1);
+    assert_eq!(app.events_in(&format!("product-{}", product.id())).await, 1);
+    assert_eq!(app.events_in(&format!("category-{}", category.id())).await, 1);
+    assert_eq!(app.events_in(&format!("collection-{}", collection.id())).await, 1);
+    let products: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'product.created'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(products, 1, "the intruder created no product anywhere");
     let mine: Value = json_of(
         app.request(Method::GET, &format!("/api/v1/stores/{}", store.id()))
             .bearer_auth(&owner.access)

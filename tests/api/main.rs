@@ -5,8 +5,13 @@
 
 mod accounts;
 mod api_keys;
+mod catalog;
 mod envelope;
+mod export;
 mod helpers;
 mod isolation;
+mod media;
 mod openapi;
+mod products;
 mod stores;
+mod storefront;

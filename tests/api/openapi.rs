@@ -41,10 +41,20 @@ async fn the_document_lists_exactly_the_mounted_routes_with_their_errors() {
 
     // Everything documented answers from a handler: not the unknown-route fallback, not 405.
     for (method, path) in documented(&document) {
-        let concrete = path
-            .replace("{store_id}", "00000000-0000-7000-8000-000000000000")
-            .replace("{key_id}", "00000000-0000-7000-8000-000000000000")
-            .replace("{slug}", "no-such-store");
+        let mut concrete = path.replace("{slug}", "no-such-store");
+        for id in [
+            "{store_id}",
+            "{key_id}",
+            "{product_id}",
+            "{variant_id}",
+            "{category_id}",
+            "{collection_id}",
+        ] {
+            concrete = concrete.replace(id, "00000000-0000-7000-8000-000000000000");
+        }
+        let concrete = concrete
+            .replace("{product_slug}", "no-such-product")
+            .replace("{file}", "no-such-file.png");
         let response = app
             .request(Method::from_bytes(method.as_bytes()).unwrap(), &concrete)
             .send()
