@@ -33,7 +33,9 @@ impl ImageKind {
     /// The kind the bytes really are, if it is one of the accepted ones.
     pub fn sniff(bytes: &[u8]) -> Option<Self> {
         let mime = infer::get(bytes)?.mime_type();
-        Self::ALL.into_iter().find(|kind| kind.content_type() == mime)
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.content_type() == mime)
     }
 
     pub fn content_type(self) -> &'static str {
@@ -55,7 +57,9 @@ impl ImageKind {
     }
 
     fn from_extension(extension: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|kind| kind.extension() == extension)
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.extension() == extension)
     }
 }
 
@@ -78,7 +82,10 @@ impl MediaName {
     /// which also keeps paths like `../x` away from the disk.
     pub fn parse(raw: &str) -> Option<Self> {
         let (digest, extension) = raw.split_once('.')?;
-        let valid = digest.len() == 64 && digest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let valid = digest.len() == 64
+            && digest
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         Some(Self {
             digest: valid.then(|| digest.to_owned())?,
             kind: ImageKind::from_extension(extension)?,
@@ -185,7 +192,10 @@ mod tests {
         assert_eq!(ImageKind::sniff(PNG), Some(ImageKind::Png));
         assert_eq!(ImageKind::sniff(b"GIF89a......"), Some(ImageKind::Gif));
         assert_eq!(ImageKind::sniff(b"%PDF-1.7 not an image"), None);
-        assert_eq!(ImageKind::sniff(b"<svg xmlns='http://www.w3.org/2000/svg'/>"), None);
+        assert_eq!(
+            ImageKind::sniff(b"<svg xmlns='http://www.w3.org/2000/svg'/>"),
+            None
+        );
     }
 
     #[test]

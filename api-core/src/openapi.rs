@@ -80,15 +80,19 @@ fn error_responses(
 pub struct WriteErrors;
 
 impl utoipa::IntoResponses for WriteErrors {
-    fn responses()
-    -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::response::Response>>
-    {
+    fn responses() -> std::collections::BTreeMap<
+        String,
+        utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
+    > {
         error_responses(&[
             (400, "Malformed body or header"),
             (401, "No or invalid credentials"),
             (403, "The credentials' scopes do not allow writing"),
             (404, "No such store or resource (or not yours)"),
-            (409, "`If-Match` is stale, or the change conflicts with the current state"),
+            (
+                409,
+                "`If-Match` is stale, or the change conflicts with the current state",
+            ),
             (413, "Body too large"),
             (415, "Not JSON"),
             (422, "Invalid fields, listed in `details.fields`"),
@@ -100,16 +104,20 @@ impl utoipa::IntoResponses for WriteErrors {
 pub struct ReadErrors;
 
 impl utoipa::IntoResponses for ReadErrors {
-    fn responses()
-    -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::response::Response>>
-    {
+    fn responses() -> std::collections::BTreeMap<
+        String,
+        utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
+    > {
         error_responses(&[
             (400, "Malformed parameter or header"),
             (401, "No or invalid credentials"),
             (403, "The credentials' scopes do not allow reading"),
             (404, "No such store or resource (or not yours)"),
             (422, "Invalid query parameters, listed in `details.fields`"),
-            (503, "`X-Min-Position` not reached in time; retry after `Retry-After`"),
+            (
+                503,
+                "`X-Min-Position` not reached in time; retry after `Retry-After`",
+            ),
         ])
     }
 }
@@ -118,13 +126,17 @@ impl utoipa::IntoResponses for ReadErrors {
 pub struct PublicErrors;
 
 impl utoipa::IntoResponses for PublicErrors {
-    fn responses()
-    -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::response::Response>>
-    {
+    fn responses() -> std::collections::BTreeMap<
+        String,
+        utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
+    > {
         error_responses(&[
             (404, "No such active store or product"),
             (422, "Invalid query parameters, listed in `details.fields`"),
-            (503, "`X-Min-Position` not reached in time; retry after `Retry-After`"),
+            (
+                503,
+                "`X-Min-Position` not reached in time; retry after `Retry-After`",
+            ),
         ])
     }
 }

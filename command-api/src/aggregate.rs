@@ -10,7 +10,9 @@ use domain::{
     Slug, SlugSource,
     store::{Store, StoreProfile},
 };
-use eventlog::{AppendError, AppendOutcome, AppendRequest, Appended, ExpectedVersion, Fold, NewEvent, UniqueKey};
+use eventlog::{
+    AppendError, AppendOutcome, AppendRequest, Appended, ExpectedVersion, Fold, NewEvent, UniqueKey,
+};
 use moka::sync::Cache;
 use schemas::Event;
 use serde_json::{Value, json};
@@ -67,8 +69,7 @@ impl Default for StreamLocks {
 
 impl StreamLocks {
     fn of(&self, stream: &str) -> Arc<Mutex<()>> {
-        self.0
-            .get_with_by_ref(stream, || Arc::new(Mutex::new(())))
+        self.0.get_with_by_ref(stream, || Arc::new(Mutex::new(())))
     }
 }
 
@@ -131,7 +132,11 @@ pub(crate) async fn execute_with_slug<A: Aggregate>(
 ) -> Result<Answer, ApiError> {
     let mut free_slug = None;
     for _ in 0..MAX_ATTEMPTS {
-        match execute::<A>(state, write, |current| command_for(current, free_slug.as_ref())).await {
+        match execute::<A>(state, write, |current| {
+            command_for(current, free_slug.as_ref())
+        })
+        .await
+        {
             Err(Failure::Taken(key)) if key.scope == slug_scope => {
                 let Some(name) = slug_name else {
                     return Err(taken(&key));

@@ -3,8 +3,8 @@
 
 mod aggregate;
 mod api_keys;
-mod catalog;
 mod auth;
+mod catalog;
 mod fields;
 mod preconditions;
 mod state;

@@ -198,7 +198,9 @@ pub fn decide_category(
             if next == *current {
                 return Ok(Vec::new());
             }
-            Ok(vec![Event::CategoryUpdated(CategoryUpdated { category: next })])
+            Ok(vec![Event::CategoryUpdated(CategoryUpdated {
+                category: next,
+            })])
         }
         (Category::Existing(_), CategoryCommand::Delete) => {
             Ok(vec![Event::CategoryDeleted(CategoryDeleted {})])

@@ -212,9 +212,7 @@ pub enum ProductError {
 
 pub fn evolve(state: Product, event: &Event) -> Product {
     match (state, event) {
-        (_, Event::ProductCreated(created)) => {
-            Product::Existing(Box::new(created.product.clone()))
-        }
+        (_, Event::ProductCreated(created)) => Product::Existing(Box::new(created.product.clone())),
         (Product::Existing(_), Event::ProductUpdated(updated)) => {
             Product::Existing(Box::new(updated.product.clone()))
         }

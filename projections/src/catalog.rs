@@ -174,8 +174,12 @@ async fn apply_event(
         Event::ProductUpdated(updated) => {
             upsert_product(conn, tables, id, recorded, &updated.product).await
         }
-        Event::ProductPublished(_) => set_product_status(conn, tables, id, recorded, "active").await,
-        Event::ProductArchived(_) => set_product_status(conn, tables, id, recorded, "archived").await,
+        Event::ProductPublished(_) => {
+            set_product_status(conn, tables, id, recorded, "active").await
+        }
+        Event::ProductArchived(_) => {
+            set_product_status(conn, tables, id, recorded, "archived").await
+        }
         Event::VariantAdded(_)
         | Event::VariantUpdated(_)
         | Event::VariantRemoved(_)

@@ -23,11 +23,11 @@ use projections::{
     catalog::{CATALOG_CHANGED_CHANNEL, Catalog},
     stores::{STORE_CHANGED_CHANNEL, Stores},
 };
-use uuid::Uuid;
 use sqlx::{PgPool, postgres::PgListener};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
+use uuid::Uuid;
 
 pub const X_MIN_POSITION: HeaderName = HeaderName::from_static("x-min-position");
 const PUBLIC_STORE_CAPACITY: u64 = 100_000;
@@ -166,7 +166,12 @@ impl Freshness {
                 self.inner.store_ids.invalidate_all();
                 // Every store's pages may be stale: a new epoch for all of them.
                 let epoch = self.inner.catalog_counter.fetch_add(1, Ordering::SeqCst) + 1;
-                let stores: Vec<Uuid> = self.inner.catalog_generations.iter().map(|(id, _)| *id).collect();
+                let stores: Vec<Uuid> = self
+                    .inner
+                    .catalog_generations
+                    .iter()
+                    .map(|(id, _)| *id)
+                    .collect();
                 for store_id in stores {
                     self.inner.catalog_generations.insert(store_id, epoch);
                 }
@@ -248,7 +253,11 @@ impl Freshness {
     /// Returns once every one of `models` has applied `position`, or answers 503 with
     /// `Retry-After` when that takes longer than the configured wait: stale data is
     /// never presented as fresh.
-    pub async fn wait_for(&self, models: &[ReadModel], position: Option<i64>) -> Result<(), ApiError> {
+    pub async fn wait_for(
+        &self,
+        models: &[ReadModel],
+        position: Option<i64>,
+    ) -> Result<(), ApiError> {
         let Some(position) = position else {
             return Ok(());
         };
@@ -271,7 +280,12 @@ impl Freshness {
         self.inner.store_ids.get(slug).await
     }
 
-    pub(crate) async fn remember_store_id(&self, slug: String, store_id: Option<Uuid>, read_at: u64) {
+    pub(crate) async fn remember_store_id(
+        &self,
+        slug: String,
+        store_id: Option<Uuid>,
+        read_at: u64,
+    ) {
         self.inner.store_ids.insert(slug.clone(), store_id).await;
         if self.generation() != read_at {
             self.inner.store_ids.invalidate(&slug).await;

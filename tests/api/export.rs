@@ -38,7 +38,12 @@ async fn the_csv_export_of_ten_thousand_products_streams_line_by_line() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
     assert!(
         response.headers().get("content-length").is_none(),
         "a streamed body has no length announced up front"

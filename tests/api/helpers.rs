@@ -150,7 +150,13 @@ impl TestApp {
     }
 
     /// A write by `merchant` that must succeed (2xx).
-    pub async fn write(&self, merchant: &Merchant, method: Method, path: &str, body: Value) -> Written {
+    pub async fn write(
+        &self,
+        merchant: &Merchant,
+        method: Method,
+        path: &str,
+        body: Value,
+    ) -> Written {
         let response = self
             .request(method.clone(), path)
             .bearer_auth(&merchant.access)
@@ -159,11 +165,20 @@ impl TestApp {
             .await
             .expect("the write answers");
         let written = Written::from(response).await;
-        assert!(written.status.is_success(), "{method} {path}: {:?}", written.body);
+        assert!(
+            written.status.is_success(),
+            "{method} {path}: {:?}",
+            written.body
+        );
         written
     }
 
-    pub async fn create_product(&self, merchant: &Merchant, store_id: &str, body: Value) -> Written {
+    pub async fn create_product(
+        &self,
+        merchant: &Merchant,
+        store_id: &str,
+        body: Value,
+    ) -> Written {
         let path = format!("/api/v1/stores/{store_id}/products");
         let written = self.write(merchant, Method::POST, &path, body).await;
         assert_eq!(written.status, StatusCode::CREATED);
@@ -171,8 +186,15 @@ impl TestApp {
     }
 
     /// A read by `merchant` that waits for `position`, as JSON, with its status.
-    pub async fn read(&self, merchant: &Merchant, path: &str, position: Option<i64>) -> (StatusCode, Value) {
-        let mut request = self.request(Method::GET, path).bearer_auth(&merchant.access);
+    pub async fn read(
+        &self,
+        merchant: &Merchant,
+        path: &str,
+        position: Option<i64>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .request(Method::GET, path)
+            .bearer_auth(&merchant.access);
         if let Some(position) = position {
             request = request.header("x-min-position", position.to_string());
         }
@@ -306,24 +328,57 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/stores/{store_id}/products/{product_id}"),
     ("PATCH", "/api/v1/stores/{store_id}/products/{product_id}"),
     ("DELETE", "/api/v1/stores/{store_id}/products/{product_id}"),
-    ("POST", "/api/v1/stores/{store_id}/products/{product_id}/publish"),
-    ("POST", "/api/v1/stores/{store_id}/products/{product_id}/variants"),
-    ("PATCH", "/api/v1/stores/{store_id}/products/{product_id}/variants/{variant_id}"),
-    ("DELETE", "/api/v1/stores/{store_id}/products/{product_id}/variants/{variant_id}"),
-    ("POST", "/api/v1/stores/{store_id}/products/{product_id}/inventory"),
+    (
+        "POST",
+        "/api/v1/stores/{store_id}/products/{product_id}/publish",
+    ),
+    (
+        "POST",
+        "/api/v1/stores/{store_id}/products/{product_id}/variants",
+    ),
+    (
+        "PATCH",
+        "/api/v1/stores/{store_id}/products/{product_id}/variants/{variant_id}",
+    ),
+    (
+        "DELETE",
+        "/api/v1/stores/{store_id}/products/{product_id}/variants/{variant_id}",
+    ),
+    (
+        "POST",
+        "/api/v1/stores/{store_id}/products/{product_id}/inventory",
+    ),
     ("POST", "/api/v1/stores/{store_id}/categories"),
     ("GET", "/api/v1/stores/{store_id}/categories"),
     ("GET", "/api/v1/stores/{store_id}/categories/{category_id}"),
-    ("PATCH", "/api/v1/stores/{store_id}/categories/{category_id}"),
-    ("DELETE", "/api/v1/stores/{store_id}/categories/{category_id}"),
+    (
+        "PATCH",
+        "/api/v1/stores/{store_id}/categories/{category_id}",
+    ),
+    (
+        "DELETE",
+        "/api/v1/stores/{store_id}/categories/{category_id}",
+    ),
     ("POST", "/api/v1/stores/{store_id}/collections"),
     ("GET", "/api/v1/stores/{store_id}/collections"),
-    ("GET", "/api/v1/stores/{store_id}/collections/{collection_id}"),
-    ("PATCH", "/api/v1/stores/{store_id}/collections/{collection_id}"),
-    ("DELETE", "/api/v1/stores/{store_id}/collections/{collection_id}"),
+    (
+        "GET",
+        "/api/v1/stores/{store_id}/collections/{collection_id}",
+    ),
+    (
+        "PATCH",
+        "/api/v1/stores/{store_id}/collections/{collection_id}",
+    ),
+    (
+        "DELETE",
+        "/api/v1/stores/{store_id}/collections/{collection_id}",
+    ),
     ("POST", "/api/v1/stores/{store_id}/media"),
     ("GET", "/api/v1/public/stores/{slug}/products"),
-    ("GET", "/api/v1/public/stores/{slug}/products/{product_slug}"),
+    (
+        "GET",
+        "/api/v1/public/stores/{slug}/products/{product_slug}",
+    ),
     ("GET", "/api/v1/public/stores/{slug}/categories"),
     ("GET", "/api/v1/public/stores/{slug}/collections"),
     ("GET", "/api/v1/public/media/{store_id}/{file}"),

@@ -7,18 +7,22 @@ use crate::helpers::{ROUTES, error_code, json_of, spawn_app};
 fn valid_body(method: &str, path: &str, product_id: &str) -> Option<Value> {
     let products = "/api/v1/stores/{store_id}/products";
     match (method, path.strip_prefix(products)) {
-        ("POST", Some("")) => Some(json!({"title": "Stolen", "price": {"amount": 1, "currency": "USD"}})),
-        ("PATCH", Some("/{product_id}")) => Some(json!({"title": "Hijacked"})),
-        ("POST", Some("/bulk")) => {
-            Some(json!({"product_ids": [product_id], "action": {"type": "set_status", "status": "archived"}}))
+        ("POST", Some("")) => {
+            Some(json!({"title": "Stolen", "price": {"amount": 1, "currency": "USD"}}))
         }
+        ("PATCH", Some("/{product_id}")) => Some(json!({"title": "Hijacked"})),
+        ("POST", Some("/bulk")) => Some(
+            json!({"product_ids": [product_id], "action": {"type": "set_status", "status": "archived"}}),
+        ),
         ("POST", Some("/{product_id}/variants")) => Some(json!({"name": "Extra"})),
         ("PATCH", Some("/{product_id}/variants/{variant_id}")) => Some(json!({"name": "Hijacked"})),
-        ("POST", Some("/{product_id}/inventory")) => {
-            Some(json!({"variant_id": "00000000-0000-7000-8000-000000000000", "delta": -1, "reason": "theft"}))
-        }
+        ("POST", Some("/{product_id}/inventory")) => Some(
+            json!({"variant_id": "00000000-0000-7000-8000-000000000000", "delta": -1, "reason": "theft"}),
+        ),
         ("PATCH", None) if path == "/api/v1/stores/{store_id}" => Some(json!({"name": "Hijacked"})),
-        ("POST" | "PATCH", None) if path.contains("/categories") || path.contains("/collections") => {
+        ("POST" | "PATCH", None)
+            if path.contains("/categories") || path.contains("/collections") =>
+        {
             Some(json!({"name": "Hijacked"}))
         }
         _ => None,
@@ -44,12 +48,25 @@ async fn another_merchants_store_and_keys_are_404_on_every_route() {
                    "variants": [{"name": "One", "sku": "SECRET-1", "inventory_count": 3}]}),
         )
         .await;
-    let variant_id = product.body["data"]["variants"][0]["id"].as_str().unwrap().to_owned();
+    let variant_id = product.body["data"]["variants"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let category = app
-        .write(&owner, Method::POST, &format!("/api/v1/stores/{store_id}/categories"), json!({"name": "Secret"}))
+        .write(
+            &owner,
+            Method::POST,
+            &format!("/api/v1/stores/{store_id}/categories"),
+            json!({"name": "Secret"}),
+        )
         .await;
     let collection = app
-        .write(&owner, Method::POST, &format!("/api/v1/stores/{store_id}/collections"), json!({"name": "Secret"}))
+        .write(
+            &owner,
+            Method::POST,
+            &format!("/api/v1/stores/{store_id}/collections"),
+            json!({"name": "Secret"}),
+        )
         .await;
     let last_position = collection.position.unwrap();
     let scoped: Vec<_> = ROUTES
@@ -105,12 +122,20 @@ async fn another_merchants_store_and_keys_are_404_on_every_route() {
     // Nothing the intruder did reached the owner's store, catalog or key.
     assert_eq!(app.events_in(&format!("store-{}", store.id())).await, 1);
     assert_eq!(app.events_in(&format!("product-{}", product.id())).await, 1);
-    assert_eq!(app.events_in(&format!("category-{}", category.id())).await, 1);
-    assert_eq!(app.events_in(&format!("collection-{}", collection.id())).await, 1);
-    let products: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'product.created'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    assert_eq!(
+        app.events_in(&format!("category-{}", category.id())).await,
+        1
+    );
+    assert_eq!(
+        app.events_in(&format!("collection-{}", collection.id()))
+            .await,
+        1
+    );
+    let products: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'product.created'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(products, 1, "the intruder created no product anywhere");
     let mine: Value = json_of(
         app.request(Method::GET, &format!("/api/v1/stores/{}", store.id()))

@@ -13,5 +13,5 @@ mod isolation;
 mod media;
 mod openapi;
 mod products;
-mod stores;
 mod storefront;
+mod stores;

@@ -37,13 +37,21 @@ async fn images_are_checked_by_their_bytes_stored_and_served_for_caching() {
     assert_eq!(body["data"]["content_type"], "image/png");
     assert_eq!(body["data"]["size"], PIXEL.len());
     let url = body["data"]["url"].as_str().unwrap().to_owned();
-    assert!(url.starts_with(&format!("/api/v1/public/media/{store_id}/")), "{url}");
+    assert!(
+        url.starts_with(&format!("/api/v1/public/media/{store_id}/")),
+        "{url}"
+    );
 
     let served = app.request(Method::GET, &url).send().await.unwrap();
     assert_eq!(served.status(), StatusCode::OK);
     let headers = served.headers().clone();
     assert_eq!(headers["content-type"], "image/png");
-    assert!(headers["cache-control"].to_str().unwrap().contains("immutable"));
+    assert!(
+        headers["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
     assert_eq!(served.bytes().await.unwrap().as_ref(), PIXEL);
     let revalidated = app
         .request(Method::GET, &url)
@@ -54,18 +62,33 @@ async fn images_are_checked_by_their_bytes_stored_and_served_for_caching() {
     assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED);
 
     // The image URL is accepted in a product.
-    app.create_product(&merchant, &store_id, serde_json::json!({"title": "Pixel", "images": [url],
-        "price": {"amount": 1, "currency": "USD"}}))
-        .await;
+    app.create_product(
+        &merchant,
+        &store_id,
+        serde_json::json!({"title": "Pixel", "images": [url],
+        "price": {"amount": 1, "currency": "USD"}}),
+    )
+    .await;
 
     // A script that claims to be a PNG is refused by what it is.
-    let (status, code, _) = error_code(send(upload(b"<script>alert(1)</script>".to_vec(), "image/png")).await.unwrap()).await;
-    assert_eq!((status, code.as_str()), (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"));
+    let (status, code, _) = error_code(
+        send(upload(b"<script>alert(1)</script>".to_vec(), "image/png"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+    );
     // Over 10 MB is 413, whether the part or the whole body is over.
     let mut large = PIXEL.to_vec();
     large.resize(10 * 1024 * 1024 + 1, 0);
     let (status, code, _) = error_code(send(upload(large, "image/png")).await.unwrap()).await;
-    assert_eq!((status, code.as_str()), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+    );
     let mut huge = PIXEL.to_vec();
     huge.resize(12 * 1024 * 1024, 0);
     let (status, _, _) = error_code(send(upload(huge, "image/png")).await.unwrap()).await;
@@ -77,7 +100,10 @@ async fn images_are_checked_by_their_bytes_stored_and_served_for_caching() {
         .send()
         .await
         .unwrap();
-    assert_eq!(error_code(not_multipart).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        error_code(not_multipart).await.0,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
     for missing in [
         format!("/api/v1/public/media/{store_id}/{}.png", "0".repeat(64)),
         format!("/api/v1/public/media/{store_id}/..%2F..%2Fetc%2Fpasswd"),

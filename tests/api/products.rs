@@ -30,7 +30,9 @@ async fn a_product_is_created_read_back_renamed_published_and_archived() {
     let app = spawn_app().await;
     let merchant = app.register().await;
     let store_id = store_of(&app, &merchant).await;
-    let created = app.create_product(&merchant, &store_id, sock("Wool Sock", "WS-1", 5)).await;
+    let created = app
+        .create_product(&merchant, &store_id, sock("Wool Sock", "WS-1", 5))
+        .await;
     assert_eq!(created.etag.as_deref(), Some("\"1\""));
     let product = &created.body["data"];
     assert_eq!(product["slug"], "wool-sock");
@@ -47,18 +49,37 @@ async fn a_product_is_created_read_back_renamed_published_and_archived() {
     assert_eq!(read["data"]["cost"], usd(700));
 
     // Another product with the same title gets the next slug; a rename moves it on.
-    let twin = app.create_product(&merchant, &store_id, sock("Wool Sock", "WS-2", 1)).await;
+    let twin = app
+        .create_product(&merchant, &store_id, sock("Wool Sock", "WS-2", 1))
+        .await;
     assert_eq!(twin.body["data"]["slug"], "wool-sock-2");
     let renamed = app
-        .write(&merchant, Method::PATCH, &path, json!({"title": "Merino Sock", "description": null}))
+        .write(
+            &merchant,
+            Method::PATCH,
+            &path,
+            json!({"title": "Merino Sock", "description": null}),
+        )
         .await;
     assert_eq!(renamed.body["data"]["slug"], "merino-sock");
     assert_eq!(renamed.body["data"]["description"], Value::Null);
     assert_eq!(renamed.etag.as_deref(), Some("\"2\""));
-    let third = app.create_product(&merchant, &store_id, sock("Wool Sock", "WS-3", 1)).await;
-    assert_eq!(third.body["data"]["slug"], "wool-sock", "the rename freed the slug");
+    let third = app
+        .create_product(&merchant, &store_id, sock("Wool Sock", "WS-3", 1))
+        .await;
+    assert_eq!(
+        third.body["data"]["slug"], "wool-sock",
+        "the rename freed the slug"
+    );
 
-    let published = app.write(&merchant, Method::POST, &format!("{path}/publish"), json!({})).await;
+    let published = app
+        .write(
+            &merchant,
+            Method::POST,
+            &format!("{path}/publish"),
+            json!({}),
+        )
+        .await;
     assert_eq!(published.body["data"]["status"], "active");
     let again = app
         .request(Method::POST, &format!("{path}/publish"))
@@ -85,7 +106,8 @@ async fn skus_are_unique_within_a_store_and_free_across_stores() {
     let app = spawn_app().await;
     let merchant = app.register().await;
     let store_id = store_of(&app, &merchant).await;
-    app.create_product(&merchant, &store_id, sock("Sock", "DUP-1", 1)).await;
+    app.create_product(&merchant, &store_id, sock("Sock", "DUP-1", 1))
+        .await;
     let clash = app
         .request(Method::POST, &format!("/api/v1/stores/{store_id}/products"))
         .bearer_auth(&merchant.access)
@@ -97,7 +119,8 @@ async fn skus_are_unique_within_a_store_and_free_across_stores() {
     assert_eq!((status, code.as_str()), (StatusCode::CONFLICT, "sku_taken"));
 
     let elsewhere = app.create_store(&merchant, "Second Shop").await.id();
-    app.create_product(&merchant, &elsewhere, sock("Sock", "DUP-1", 1)).await;
+    app.create_product(&merchant, &elsewhere, sock("Sock", "DUP-1", 1))
+        .await;
 
     let twice = app
         .request(Method::POST, &format!("/api/v1/stores/{store_id}/products"))
@@ -108,7 +131,10 @@ async fn skus_are_unique_within_a_store_and_free_across_stores() {
         .await
         .unwrap();
     let (status, code, _) = error_code(twice).await;
-    assert_eq!((status, code.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,8 +165,15 @@ async fn invalid_products_name_every_field_at_fault() {
     assert_eq!(
         named,
         vec![
-            "images[0]", "price.amount", "price.currency", "status", "tags[1]", "title",
-            "variants[0].inventory_count", "variants[0].options[0].name", "variants[0].sku",
+            "images[0]",
+            "price.amount",
+            "price.currency",
+            "status",
+            "tags[1]",
+            "title",
+            "variants[0].inventory_count",
+            "variants[0].options[0].name",
+            "variants[0].sku",
         ]
     );
     // Category ids are checked once the fields are valid: another store's is unknown.
@@ -156,7 +189,10 @@ async fn invalid_products_name_every_field_at_fault() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&error), vec!["category_ids[0]"]);
     let unknown = app
-        .request(Method::PATCH, &format!("/api/v1/stores/{store_id}/products/00000000-0000-7000-8000-000000000001"))
+        .request(
+            Method::PATCH,
+            &format!("/api/v1/stores/{store_id}/products/00000000-0000-7000-8000-000000000001"),
+        )
         .bearer_auth(&merchant.access)
         .json(&json!({"title": "Ghost"}))
         .send()
@@ -170,22 +206,42 @@ async fn variants_are_added_changed_and_removed_and_stock_moves_with_reasons() {
     let app = spawn_app().await;
     let merchant = app.register().await;
     let store_id = store_of(&app, &merchant).await;
-    let product = app.create_product(&merchant, &store_id, sock("Sock", "V-1", 2)).await;
+    let product = app
+        .create_product(&merchant, &store_id, sock("Sock", "V-1", 2))
+        .await;
     let path = format!("/api/v1/stores/{store_id}/products/{}", product.id());
     let added = app
-        .write(&merchant, Method::POST, &format!("{path}/variants"),
-               json!({"name": "Large", "sku": "V-2", "price": usd(2499), "inventory_count": 10}))
+        .write(
+            &merchant,
+            Method::POST,
+            &format!("{path}/variants"),
+            json!({"name": "Large", "sku": "V-2", "price": usd(2499), "inventory_count": 10}),
+        )
         .await;
-    let large = added.body["data"]["variants"][1]["id"].as_str().unwrap().to_owned();
+    let large = added.body["data"]["variants"][1]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let changed = app
-        .write(&merchant, Method::PATCH, &format!("{path}/variants/{large}"),
-               json!({"sku": "V-2L", "price": null}))
+        .write(
+            &merchant,
+            Method::PATCH,
+            &format!("{path}/variants/{large}"),
+            json!({"sku": "V-2L", "price": null}),
+        )
         .await;
     assert_eq!(changed.body["data"]["variants"][1]["sku"], "V-2L");
     assert_eq!(changed.body["data"]["variants"][1]["price"], Value::Null);
 
     let adjust = |delta: i64| json!({"variant_id": large, "delta": delta, "reason": "sale"});
-    let sold = app.write(&merchant, Method::POST, &format!("{path}/inventory"), adjust(-4)).await;
+    let sold = app
+        .write(
+            &merchant,
+            Method::POST,
+            &format!("{path}/inventory"),
+            adjust(-4),
+        )
+        .await;
     assert_eq!(sold.body["data"]["variants"][1]["inventory_count"], 6);
     let oversold = app
         .request(Method::POST, &format!("{path}/inventory"))
@@ -195,7 +251,10 @@ async fn variants_are_added_changed_and_removed_and_stock_moves_with_reasons() {
         .await
         .unwrap();
     let (status, code, _) = error_code(oversold).await;
-    assert_eq!((status, code.as_str()), (StatusCode::CONFLICT, "insufficient_stock"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::CONFLICT, "insufficient_stock")
+    );
     let zero = app
         .request(Method::POST, &format!("{path}/inventory"))
         .bearer_auth(&merchant.access)
@@ -214,9 +273,13 @@ async fn variants_are_added_changed_and_removed_and_stock_moves_with_reasons() {
         .await
         .unwrap();
     let removed = Written::from(removed).await;
-    assert_eq!(removed.body["data"]["variants"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        removed.body["data"]["variants"].as_array().unwrap().len(),
+        1
+    );
     // Its SKU is free again for another product.
-    app.create_product(&merchant, &store_id, sock("Other", "V-2L", 1)).await;
+    app.create_product(&merchant, &store_id, sock("Other", "V-2L", 1))
+        .await;
     let (_, read) = app.read(&merchant, &path, removed.position).await;
     assert_eq!(read["data"]["inventory_total"], 2);
 }
@@ -227,15 +290,33 @@ async fn low_stock_is_signalled_once_per_crossing_of_the_stores_threshold() {
     let merchant = app.register().await;
     let store_id = store_of(&app, &merchant).await;
     let threshold = app
-        .write(&merchant, Method::PATCH, &format!("/api/v1/stores/{store_id}"), json!({"low_stock_threshold": 3}))
+        .write(
+            &merchant,
+            Method::PATCH,
+            &format!("/api/v1/stores/{store_id}"),
+            json!({"low_stock_threshold": 3}),
+        )
         .await;
     assert_eq!(threshold.body["data"]["low_stock_threshold"], 3);
-    let product = app.create_product(&merchant, &store_id, sock("Sock", "LS-1", 6)).await;
-    let variant = product.body["data"]["variants"][0]["id"].as_str().unwrap().to_owned();
-    let path = format!("/api/v1/stores/{store_id}/products/{}/inventory", product.id());
+    let product = app
+        .create_product(&merchant, &store_id, sock("Sock", "LS-1", 6))
+        .await;
+    let variant = product.body["data"]["variants"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!(
+        "/api/v1/stores/{store_id}/products/{}/inventory",
+        product.id()
+    );
     for delta in [-2, -1, -1, 4, -4] {
-        app.write(&merchant, Method::POST, &path, json!({"variant_id": variant, "delta": delta, "reason": "count"}))
-            .await;
+        app.write(
+            &merchant,
+            Method::POST,
+            &path,
+            json!({"variant_id": variant, "delta": delta, "reason": "count"}),
+        )
+        .await;
     }
     // 6 → 4 → 3 (crossed) → 2 → 6 → 2 (crossed again).
     let signals: Vec<i64> = sqlx::query_scalar(
@@ -264,9 +345,17 @@ async fn concurrent_decrements_never_oversell() {
     let merchant = app.register().await;
     let store_id = store_of(&app, &merchant).await;
     let (attempts, stock) = (24usize, 17i64);
-    let product = app.create_product(&merchant, &store_id, sock("Hot Sock", "HOT-1", stock)).await;
-    let variant = product.body["data"]["variants"][0]["id"].as_str().unwrap().to_owned();
-    let path = format!("/api/v1/stores/{store_id}/products/{}/inventory", product.id());
+    let product = app
+        .create_product(&merchant, &store_id, sock("Hot Sock", "HOT-1", stock))
+        .await;
+    let variant = product.body["data"]["variants"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!(
+        "/api/v1/stores/{store_id}/products/{}/inventory",
+        product.id()
+    );
     let requests = (0..attempts).map(|_| {
         app.request(Method::POST, &path)
             .bearer_auth(&merchant.access)
@@ -285,7 +374,10 @@ async fn concurrent_decrements_never_oversell() {
         statuses.push(status);
     }
     let sold = statuses.iter().filter(|s| **s == StatusCode::OK).count();
-    assert_eq!(sold, stock as usize, "exactly the stock is sold: {statuses:?}");
+    assert_eq!(
+        sold, stock as usize,
+        "exactly the stock is sold: {statuses:?}"
+    );
     let decrements: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM events WHERE stream_id = $1 AND event_type = 'inventory.adjusted'",
     )
@@ -309,7 +401,10 @@ async fn bulk_operations_answer_per_product_and_replay_with_their_key() {
     }
     let stranger = app.register().await;
     let foreign_store = store_of(&app, &stranger).await;
-    let foreign = app.create_product(&stranger, &foreign_store, sock("Theirs", "T-1", 1)).await.id();
+    let foreign = app
+        .create_product(&stranger, &foreign_store, sock("Theirs", "T-1", 1))
+        .await
+        .id();
     let path = format!("/api/v1/stores/{store_id}/products/bulk");
     let bulk = |action: Value, key: &str| {
         let mut all = ids.clone();
@@ -320,29 +415,72 @@ async fn bulk_operations_answer_per_product_and_replay_with_their_key() {
             .json(&json!({"product_ids": all, "action": action}))
             .send()
     };
-    let answer: Value = bulk(json!({"type": "adjust_price", "percent": -10}), "sale-1").await.unwrap().json().await.unwrap();
+    let answer: Value = bulk(json!({"type": "adjust_price", "percent": -10}), "sale-1")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(answer["data"]["succeeded"], 3);
     assert_eq!(answer["data"]["failed"], 1);
     let results = answer["data"]["results"].as_array().unwrap();
-    assert_eq!(results[3]["status"], 404, "another merchant's product is not found");
+    assert_eq!(
+        results[3]["status"], 404,
+        "another merchant's product is not found"
+    );
     assert_eq!(results[3]["product_id"], foreign.as_str());
 
-    let replay: Value = bulk(json!({"type": "adjust_price", "percent": -10}), "sale-1").await.unwrap().json().await.unwrap();
-    assert_eq!(replay["data"]["results"], answer["data"]["results"], "a retry replays");
+    let replay: Value = bulk(json!({"type": "adjust_price", "percent": -10}), "sale-1")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        replay["data"]["results"], answer["data"]["results"],
+        "a retry replays"
+    );
     let position = replay["data"]["position"].as_i64().unwrap();
     let (_, listed) = app
-        .read(&merchant, &format!("/api/v1/stores/{store_id}/products?sort=price_asc"), Some(position))
+        .read(
+            &merchant,
+            &format!("/api/v1/stores/{store_id}/products?sort=price_asc"),
+            Some(position),
+        )
         .await;
-    let prices: Vec<i64> = listed["data"].as_array().unwrap().iter().map(|p| p["price"]["amount"].as_i64().unwrap()).collect();
-    assert_eq!(prices, vec![900, 1800, 2699], "10 % off once, rounded to the cent");
+    let prices: Vec<i64> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["price"]["amount"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        prices,
+        vec![900, 1800, 2699],
+        "10 % off once, rounded to the cent"
+    );
 
-    let tagged: Value = bulk(json!({"type": "add_tags", "tags": ["Sale"]}), "tag-1").await.unwrap().json().await.unwrap();
-    let activated: Value = bulk(json!({"type": "set_status", "status": "active"}), "live-1").await.unwrap().json().await.unwrap();
+    let tagged: Value = bulk(json!({"type": "add_tags", "tags": ["Sale"]}), "tag-1")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let activated: Value = bulk(json!({"type": "set_status", "status": "active"}), "live-1")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(tagged["data"]["succeeded"], 3);
     assert_eq!(activated["data"]["succeeded"], 3);
     let position = activated["data"]["position"].as_i64().unwrap();
     let (_, listed) = app
-        .read(&merchant, &format!("/api/v1/stores/{store_id}/products?tag=sale&status=active"), Some(position))
+        .read(
+            &merchant,
+            &format!("/api/v1/stores/{store_id}/products?tag=sale&status=active"),
+            Some(position),
+        )
         .await;
     assert_eq!(listed["total"], 3);
 

@@ -41,7 +41,11 @@ fn command_for(action: &BulkAction) -> Result<ProductCommand, ApiError> {
             let status = parser.status(
                 "action.status",
                 status,
-                &[ProductStatus::Draft, ProductStatus::Active, ProductStatus::Archived],
+                &[
+                    ProductStatus::Draft,
+                    ProductStatus::Active,
+                    ProductStatus::Archived,
+                ],
             );
             fields = parser.fields;
             status.map(|status| {
@@ -56,11 +60,13 @@ fn command_for(action: &BulkAction) -> Result<ProductCommand, ApiError> {
                 // Basis points: 12.5 % is 1250; finer precision than that is noise.
                 #[expect(clippy::cast_possible_truncation, reason = "bounded by PERCENT_RANGE")]
                 let points = (percent * 100.0).round() as i64;
-                Some(ProductCommand::AdjustPrices(PriceAdjustment::BasisPoints(points)))
+                Some(ProductCommand::AdjustPrices(PriceAdjustment::BasisPoints(
+                    points,
+                )))
             }
-            (None, Some(amount)) if amount.abs() <= domain::Amount::MAX => {
-                Some(ProductCommand::AdjustPrices(PriceAdjustment::Amount(*amount)))
-            }
+            (None, Some(amount)) if amount.abs() <= domain::Amount::MAX => Some(
+                ProductCommand::AdjustPrices(PriceAdjustment::Amount(*amount)),
+            ),
             _ => {
                 fields.push(FieldError::new(
                     "action",
@@ -79,13 +85,16 @@ fn command_for(action: &BulkAction) -> Result<ProductCommand, ApiError> {
             if tags.is_empty() {
                 fields.check::<()>("action.tags", Err(InvalidValue::Empty));
             }
-            parsed.into_iter().collect::<Option<Vec<Tag>>>().map(|tags| {
-                if matches!(action, BulkAction::AddTags { .. }) {
-                    ProductCommand::AddTags(tags)
-                } else {
-                    ProductCommand::RemoveTags(tags)
-                }
-            })
+            parsed
+                .into_iter()
+                .collect::<Option<Vec<Tag>>>()
+                .map(|tags| {
+                    if matches!(action, BulkAction::AddTags { .. }) {
+                        ProductCommand::AddTags(tags)
+                    } else {
+                        ProductCommand::RemoveTags(tags)
+                    }
+                })
         }
     };
     fields.finish(|| command)
@@ -145,7 +154,8 @@ pub(super) async fn bulk_products(
                     idempotency: idempotency.as_ref(),
                     creating: false,
                 };
-                let outcome = execute_plain::<ProductFold>(state, &write, |_| Ok(command.clone())).await;
+                let outcome =
+                    execute_plain::<ProductFold>(state, &write, |_| Ok(command.clone())).await;
                 item_result(product_id, outcome)
             }
         })

@@ -95,7 +95,11 @@ pub(super) async fn create_category(
     let store_id = resource_id(&store_id)?;
     owned_store(&state, &context.principal, store_id).await?;
     let mut fields = Fields::default();
-    let parsed = group(&mut fields, &body.value.name, body.value.description.as_deref());
+    let parsed = group(
+        &mut fields,
+        &body.value.name,
+        body.value.description.as_deref(),
+    );
     let (name, description) = fields.finish(|| parsed)?;
     let parent = match body.value.parent_id {
         Some(parent_id) => Some(parent(&state, store_id, parent_id).await?),
@@ -147,7 +151,11 @@ pub(super) async fn update_category(
     let (store_id, category_id) = (resource_id(&store_id)?, resource_id(&category_id)?);
     owned_store(&state, &context.principal, store_id).await?;
     let mut fields = Fields::default();
-    let parsed = group_changes(&mut fields, body.value.name.as_deref(), &body.value.description);
+    let parsed = group_changes(
+        &mut fields,
+        body.value.name.as_deref(),
+        &body.value.description,
+    );
     let changes: GroupChanges = fields.finish(|| parsed)?;
     let parent_change = match body.value.parent_id {
         None => Change::Keep,
@@ -226,15 +234,32 @@ pub(super) async fn create_collection(
     let store_id = resource_id(&store_id)?;
     owned_store(&state, &context.principal, store_id).await?;
     let mut fields = Fields::default();
-    let parsed = group(&mut fields, &body.value.name, body.value.description.as_deref());
+    let parsed = group(
+        &mut fields,
+        &body.value.name,
+        body.value.description.as_deref(),
+    );
     let (name, description) = fields.finish(|| parsed)?;
     let product_ids = body.value.product_ids.clone();
-    require_live(state.pool(), store_id, "product-", "product_ids", &product_ids).await?;
+    require_live(
+        state.pool(),
+        store_id,
+        "product-",
+        "product_ids",
+        &product_ids,
+    )
+    .await?;
     let idempotency = context.idempotency(&body.raw);
     let scope = collection_slug_scope(store_id);
     execute_with_slug::<CollectionFold>(
         &state,
-        &write(&context, idempotency.as_ref(), store_id, Uuid::now_v7(), true),
+        &write(
+            &context,
+            idempotency.as_ref(),
+            store_id,
+            Uuid::now_v7(),
+            true,
+        ),
         &scope,
         Some(&name),
         |_, free| {
@@ -271,16 +296,33 @@ pub(super) async fn update_collection(
     let (store_id, collection_id) = (resource_id(&store_id)?, resource_id(&collection_id)?);
     owned_store(&state, &context.principal, store_id).await?;
     let mut fields = Fields::default();
-    let parsed = group_changes(&mut fields, body.value.name.as_deref(), &body.value.description);
+    let parsed = group_changes(
+        &mut fields,
+        body.value.name.as_deref(),
+        &body.value.description,
+    );
     let changes: GroupChanges = fields.finish(|| parsed)?;
     if let Some(product_ids) = &body.value.product_ids {
-        require_live(state.pool(), store_id, "product-", "product_ids", product_ids).await?;
+        require_live(
+            state.pool(),
+            store_id,
+            "product-",
+            "product_ids",
+            product_ids,
+        )
+        .await?;
     }
     let idempotency = context.idempotency(&body.raw);
     let scope = collection_slug_scope(store_id);
     execute_with_slug::<CollectionFold>(
         &state,
-        &write(&context, idempotency.as_ref(), store_id, collection_id, false),
+        &write(
+            &context,
+            idempotency.as_ref(),
+            store_id,
+            collection_id,
+            false,
+        ),
         &scope,
         changes.name.as_ref(),
         |current: &Collection, free| {
@@ -315,7 +357,13 @@ pub(super) async fn delete_collection(
     let idempotency = context.idempotency(&[]);
     execute_plain::<CollectionFold>(
         &state,
-        &write(&context, idempotency.as_ref(), store_id, collection_id, false),
+        &write(
+            &context,
+            idempotency.as_ref(),
+            store_id,
+            collection_id,
+            false,
+        ),
         |_| Ok(CollectionCommand::Delete),
     )
     .await

@@ -28,7 +28,10 @@ const ACCEPTED: &str = "image/jpeg, image/png, image/webp or image/gif";
 
 /// A multipart upload: the image in the field named `file`.
 #[derive(utoipa::ToSchema)]
-#[allow(dead_code, reason = "describes the request body for the OpenAPI document")]
+#[allow(
+    dead_code,
+    reason = "describes the request body for the OpenAPI document"
+)]
 pub struct MediaUpload {
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
@@ -91,8 +94,8 @@ pub(super) async fn upload_media(
         )]));
     }
     let bytes = bytes.freeze();
-    let kind = ImageKind::sniff(&bytes)
-        .ok_or(ApiError::UnsupportedMediaType { expected: ACCEPTED })?;
+    let kind =
+        ImageKind::sniff(&bytes).ok_or(ApiError::UnsupportedMediaType { expected: ACCEPTED })?;
     let name = MediaName::of(&bytes, kind);
     let size = bytes.len() as u64;
     state

@@ -18,7 +18,9 @@ use crate::state::CommandState;
 pub fn router() -> OpenApiRouter<CommandState> {
     let media = OpenApiRouter::new()
         .routes(routes!(media::upload_media))
-        .layer(DefaultBodyLimit::max(MAX_MEDIA_BYTES + media::MULTIPART_OVERHEAD));
+        .layer(DefaultBodyLimit::max(
+            MAX_MEDIA_BYTES + media::MULTIPART_OVERHEAD,
+        ));
     OpenApiRouter::new()
         .routes(routes!(products::create_product))
         .routes(routes!(products::update_product, products::archive_product))
@@ -30,6 +32,9 @@ pub fn router() -> OpenApiRouter<CommandState> {
         .routes(routes!(groups::create_category))
         .routes(routes!(groups::update_category, groups::delete_category))
         .routes(routes!(groups::create_collection))
-        .routes(routes!(groups::update_collection, groups::delete_collection))
+        .routes(routes!(
+            groups::update_collection,
+            groups::delete_collection
+        ))
         .merge(media)
 }

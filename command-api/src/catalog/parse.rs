@@ -106,7 +106,11 @@ impl<'a> Parser<'a> {
         amount
     }
 
-    pub fn optional_money(&mut self, field: &str, money: Option<&MoneyBody>) -> Option<Option<Amount>> {
+    pub fn optional_money(
+        &mut self,
+        field: &str,
+        money: Option<&MoneyBody>,
+    ) -> Option<Option<Amount>> {
         match money {
             None => Some(None),
             Some(money) => self.money(field, money).map(Some),
@@ -146,7 +150,12 @@ impl<'a> Parser<'a> {
         parsed.into_iter().collect()
     }
 
-    pub fn status(&mut self, field: &str, raw: &str, allowed: &[ProductStatus]) -> Option<ProductStatus> {
+    pub fn status(
+        &mut self,
+        field: &str,
+        raw: &str,
+        allowed: &[ProductStatus],
+    ) -> Option<ProductStatus> {
         let status = ProductStatus::parse(raw.trim()).filter(|s| allowed.contains(s));
         if status.is_none() {
             let names: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
@@ -159,21 +168,30 @@ impl<'a> Parser<'a> {
         status
     }
 
-    fn options(&mut self, field: &str, raw: &[OptionBody]) -> Option<Vec<(OptionText, OptionText)>> {
+    fn options(
+        &mut self,
+        field: &str,
+        raw: &[OptionBody],
+    ) -> Option<Vec<(OptionText, OptionText)>> {
         if raw.len() > MAX_OPTIONS {
-            self.fields.check::<()>(
-                field,
-                Err(InvalidValue::TooMany { max: MAX_OPTIONS }),
-            );
+            self.fields
+                .check::<()>(field, Err(InvalidValue::TooMany { max: MAX_OPTIONS }));
             return None;
         }
         let parsed: Vec<Option<(OptionText, OptionText)>> = raw
             .iter()
             .enumerate()
             .map(|(i, option)| {
-                let name = self.text(&format!("{field}[{i}].name"), &option.name, OptionText::parse);
-                let value =
-                    self.text(&format!("{field}[{i}].value"), &option.value, OptionText::parse);
+                let name = self.text(
+                    &format!("{field}[{i}].name"),
+                    &option.name,
+                    OptionText::parse,
+                );
+                let value = self.text(
+                    &format!("{field}[{i}].value"),
+                    &option.value,
+                    OptionText::parse,
+                );
                 Some((name?, value?))
             })
             .collect();
@@ -216,14 +234,22 @@ impl<'a> Parser<'a> {
 pub fn new_product(request: &CreateProductRequest, currency: &str) -> Result<NewProduct, ApiError> {
     let mut p = Parser::new(currency);
     let title = p.text("title", &request.title, ProductTitle::parse);
-    let description = p.optional("description", request.description.as_deref(), Description::parse);
+    let description = p.optional(
+        "description",
+        request.description.as_deref(),
+        Description::parse,
+    );
     let price = p.money("price", &request.price);
     let compare_at_price = p.optional_money("compare_at_price", request.compare_at_price.as_ref());
     let cost = p.optional_money("cost", request.cost.as_ref());
     let images = p.list("images", &request.images, MAX_IMAGES, ImageUrl::parse);
     let status = match request.status.as_deref() {
         None => Some(ProductStatus::Draft),
-        Some(raw) => p.status("status", raw, &[ProductStatus::Draft, ProductStatus::Active]),
+        Some(raw) => p.status(
+            "status",
+            raw,
+            &[ProductStatus::Draft, ProductStatus::Active],
+        ),
     };
     let seo_title = p.optional("seo_title", request.seo_title.as_deref(), SeoTitle::parse);
     let seo_description = p.optional(
@@ -292,7 +318,11 @@ pub fn product_changes(
         p.status(
             "status",
             raw,
-            &[ProductStatus::Draft, ProductStatus::Active, ProductStatus::Archived],
+            &[
+                ProductStatus::Draft,
+                ProductStatus::Active,
+                ProductStatus::Archived,
+            ],
         )
     });
     let seo_title = p.change("seo_title", &request.seo_title, SeoTitle::parse);
@@ -361,7 +391,9 @@ pub fn group(
     let name = fields.check("name", GroupName::parse(name));
     let description = match description.map(str::trim).filter(|d| !d.is_empty()) {
         None => Some(None),
-        Some(text) => fields.check("description", Description::parse(text)).map(Some),
+        Some(text) => fields
+            .check("description", Description::parse(text))
+            .map(Some),
     };
     Some((name?, description?))
 }

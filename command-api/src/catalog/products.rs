@@ -87,7 +87,14 @@ pub(super) async fn create_product(
     let store_id = resource_id(&store_id)?;
     let store = owned_store(&state, &context.principal, store_id).await?;
     let new = parse::new_product(&body.value, &store.currency)?;
-    require_live(state.pool(), store_id, "category-", "category_ids", &new.category_ids).await?;
+    require_live(
+        state.pool(),
+        store_id,
+        "category-",
+        "category_ids",
+        &new.category_ids,
+    )
+    .await?;
     let currency = Currency::parse(&store.currency).map_err(ApiError::internal)?;
     let base = CreateProduct {
         store_id,
@@ -149,7 +156,14 @@ pub(super) async fn update_product(
     let store = owned_store(&state, &context.principal, store_id).await?;
     let changes = parse::product_changes(&body.value, &store.currency)?;
     if let Some(category_ids) = &changes.category_ids {
-        require_live(state.pool(), store_id, "category-", "category_ids", category_ids).await?;
+        require_live(
+            state.pool(),
+            store_id,
+            "category-",
+            "category_ids",
+            category_ids,
+        )
+        .await?;
     }
     let idempotency = context.idempotency(&body.raw);
     let write = Write {

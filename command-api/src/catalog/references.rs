@@ -35,7 +35,13 @@ pub async fn require_live(
         .iter()
         .enumerate()
         .filter(|(_, stream)| !live.contains(*stream))
-        .map(|(i, _)| FieldError::new(format!("{field}[{i}]"), "not_found", "no such id in this store"))
+        .map(|(i, _)| {
+            FieldError::new(
+                format!("{field}[{i}]"),
+                "not_found",
+                "no such id in this store",
+            )
+        })
         .collect();
     if missing.is_empty() {
         Ok(())

@@ -95,7 +95,10 @@ fn given_a_category_when_renamed_then_its_slug_must_follow() {
     let Category::Existing(after) = events.iter().fold(state, evolve_category) else {
         panic!("gone");
     };
-    assert_eq!((after.name.as_str(), after.slug.as_str()), ("Warm Socks", "warm-socks-2"));
+    assert_eq!(
+        (after.name.as_str(), after.slug.as_str()),
+        ("Warm Socks", "warm-socks-2")
+    );
 }
 
 #[test]

@@ -6,8 +6,8 @@ use schemas::{
     Event,
     product::{
         InventoryAdjusted, InventoryLowStock, Money, ProductArchived, ProductCreated, ProductData,
-        ProductPublished, ProductUpdated, VariantAdded, VariantData, VariantOption,
-        VariantRemoved, VariantUpdated,
+        ProductPublished, ProductUpdated, VariantAdded, VariantData, VariantOption, VariantRemoved,
+        VariantUpdated,
     },
 };
 use uuid::Uuid;
@@ -195,10 +195,17 @@ fn create_product(state: &Product, create: &CreateProduct) -> Result<Vec<Event>,
         price: money(create.price, currency),
         compare_at_price: create.compare_at_price.map(|a| money(a, currency)),
         cost: create.cost.map(|a| money(a, currency)),
-        images: create.images.iter().map(|i| i.as_str().to_owned()).collect(),
+        images: create
+            .images
+            .iter()
+            .map(|i| i.as_str().to_owned())
+            .collect(),
         status: create.status.as_str().to_owned(),
         seo_title: create.seo_title.as_ref().map(|t| t.as_str().to_owned()),
-        seo_description: create.seo_description.as_ref().map(|d| d.as_str().to_owned()),
+        seo_description: create
+            .seo_description
+            .as_ref()
+            .map(|d| d.as_str().to_owned()),
         tags: distinct_tags(create.tags.iter().map(|t| t.as_str().to_owned())),
         category_ids: distinct_ids(&create.category_ids),
         variants,
@@ -207,11 +214,7 @@ fn create_product(state: &Product, create: &CreateProduct) -> Result<Vec<Event>,
 }
 
 /// Applies a change to an optional field, noting its JSON name when it changed.
-fn apply_change<T>(
-    field: &mut Option<String>,
-    change: &Change<T>,
-    as_str: fn(&T) -> &str,
-) -> bool {
+fn apply_change<T>(field: &mut Option<String>, change: &Change<T>, as_str: fn(&T) -> &str) -> bool {
     let next = match change {
         Change::Keep => return false,
         Change::Clear => None,
@@ -240,7 +243,11 @@ fn update_product(
     let mut next = current.clone();
     let mut changed: Vec<&str> = Vec::new();
     let currency = current.price.currency.clone();
-    if let Some(title) = update.title.as_ref().filter(|t| t.as_str() != current.title) {
+    if let Some(title) = update
+        .title
+        .as_ref()
+        .filter(|t| t.as_str() != current.title)
+    {
         let slug = update
             .slug
             .clone()
@@ -285,7 +292,11 @@ fn update_product(
             changed.push("images");
         }
     }
-    if apply_change(&mut next.seo_title, &update.seo_title, crate::SeoTitle::as_str) {
+    if apply_change(
+        &mut next.seo_title,
+        &update.seo_title,
+        crate::SeoTitle::as_str,
+    ) {
         changed.push("seo_title");
     }
     if apply_change(
@@ -410,8 +421,16 @@ fn update_variant(
     let all: Vec<VariantData> = current
         .variants
         .iter()
-        .map(|v| if v.variant_id == variant_id { next.clone() } else { v.clone() })
+        .map(|v| {
+            if v.variant_id == variant_id {
+                next.clone()
+            } else {
+                v.clone()
+            }
+        })
         .collect();
     check_variants(&all)?;
-    Ok(vec![Event::VariantUpdated(VariantUpdated { variant: next })])
+    Ok(vec![Event::VariantUpdated(VariantUpdated {
+        variant: next,
+    })])
 }

@@ -46,7 +46,10 @@ fn create(raw_title: &str, variants: Vec<NewVariant>) -> ProductCommand {
         status: ProductStatus::Draft,
         seo_title: None,
         seo_description: None,
-        tags: vec![Tag::parse("Socks").expect("valid"), Tag::parse("socks").expect("valid")],
+        tags: vec![
+            Tag::parse("Socks").expect("valid"),
+            Tag::parse("socks").expect("valid"),
+        ],
         category_ids: vec![],
         variants,
     }))
@@ -76,12 +79,19 @@ fn adjust(n: u128, delta: i64, threshold: u32) -> ProductCommand {
 
 #[test]
 fn given_nothing_when_created_then_the_whole_product_is_in_the_event() {
-    let product = given(&create("Sunny Sock", vec![new_variant(1, Some("SOCK-1"), 4)]));
+    let product = given(&create(
+        "Sunny Sock",
+        vec![new_variant(1, Some("SOCK-1"), 4)],
+    ));
     let product = data(&product);
     assert_eq!(product.slug, "sunny-sock");
     assert_eq!(product.status, "draft");
     assert_eq!(product.price.currency, "EUR");
-    assert_eq!(product.tags, vec!["socks"], "tags are lower-cased and kept once");
+    assert_eq!(
+        product.tags,
+        vec!["socks"],
+        "tags are lower-cased and kept once"
+    );
     assert_eq!(product.variants[0].inventory_count, 4);
 }
 
@@ -89,7 +99,10 @@ fn given_nothing_when_created_then_the_whole_product_is_in_the_event() {
 fn given_two_variants_with_one_sku_in_any_case_when_created_then_refused() {
     let command = create(
         "Sock",
-        vec![new_variant(1, Some("ab-1"), 0), new_variant(2, Some("AB-1"), 0)],
+        vec![
+            new_variant(1, Some("ab-1"), 0),
+            new_variant(2, Some("AB-1"), 0),
+        ],
     );
     assert_eq!(
         decide(&Product::Unborn, &command),
@@ -118,7 +131,10 @@ fn given_a_product_when_renamed_then_slug_follows_and_changed_names_the_fields()
         title: Some(title("Star Sock")),
         ..UpdateProduct::default()
     }));
-    assert_eq!(decide(&state, &without_slug), Err(ProductError::SlugMismatch));
+    assert_eq!(
+        decide(&state, &without_slug),
+        Err(ProductError::SlugMismatch)
+    );
 }
 
 #[test]
@@ -202,7 +218,10 @@ fn given_stock_above_the_threshold_when_it_crosses_then_low_stock_is_raised_once
     let low = events.iter().fold(state, evolve);
     assert_eq!(decide(&low, &adjust(1, -1, 3)).map(|e| e.len()), Ok(1));
     let restocked = run(low, &adjust(1, 5, 3));
-    assert_eq!(decide(&restocked, &adjust(1, -6, 3)).map(|e| e.len()), Ok(2));
+    assert_eq!(
+        decide(&restocked, &adjust(1, -6, 3)).map(|e| e.len()),
+        Ok(2)
+    );
 }
 
 #[test]
@@ -215,7 +234,10 @@ fn given_variants_when_added_updated_and_removed_then_skus_stay_unique() {
         ),
         Err(ProductError::DuplicateSku("a".into()))
     );
-    let state = run(state, &ProductCommand::AddVariant(new_variant(2, Some("B"), 0)));
+    let state = run(
+        state,
+        &ProductCommand::AddVariant(new_variant(2, Some("B"), 0)),
+    );
     let rename_sku = ProductCommand::UpdateVariant {
         variant_id: variant_id(2),
         changes: VariantChanges {
@@ -251,10 +273,16 @@ fn given_prices_when_adjusted_by_percent_then_product_and_variant_prices_follow(
     );
     let after = data(&after);
     assert_eq!(after.price.amount, 1789, "1999 × 0.895 = 1789.1");
-    assert_eq!(after.variants[0].price.as_ref().map(|p| p.amount), Some(895));
+    assert_eq!(
+        after.variants[0].price.as_ref().map(|p| p.amount),
+        Some(895)
+    );
     assert_eq!(after.variants[1].price, None);
     assert_eq!(
-        decide(&state, &ProductCommand::AdjustPrices(PriceAdjustment::Amount(-2000))),
+        decide(
+            &state,
+            &ProductCommand::AdjustPrices(PriceAdjustment::Amount(-2000))
+        ),
         Err(ProductError::PriceOutOfRange)
     );
 }
@@ -263,9 +291,15 @@ fn given_prices_when_adjusted_by_percent_then_product_and_variant_prices_follow(
 fn given_tags_when_added_and_removed_then_each_is_kept_once() {
     let state = given(&create("Sock", vec![]));
     let tag = |raw: &str| Tag::parse(raw).expect("valid");
-    let state = run(state, &ProductCommand::AddTags(vec![tag("Wool"), tag("socks")]));
+    let state = run(
+        state,
+        &ProductCommand::AddTags(vec![tag("Wool"), tag("socks")]),
+    );
     assert_eq!(data(&state).tags, vec!["socks", "wool"]);
-    assert_eq!(decide(&state, &ProductCommand::AddTags(vec![tag("wool")])), Ok(vec![]));
+    assert_eq!(
+        decide(&state, &ProductCommand::AddTags(vec![tag("wool")])),
+        Ok(vec![])
+    );
     let state = run(state, &ProductCommand::RemoveTags(vec![tag("SOCKS")]));
     assert_eq!(data(&state).tags, vec!["wool"]);
 }
@@ -287,7 +321,11 @@ impl Catalog {
             if let Event::InventoryAdjusted(adjusted) = event {
                 let was = before
                     .existing()
-                    .and_then(|p| p.variants.iter().find(|v| v.variant_id == adjusted.variant_id))
+                    .and_then(|p| {
+                        p.variants
+                            .iter()
+                            .find(|v| v.variant_id == adjusted.variant_id)
+                    })
                     .map(|v| i64::from(v.inventory_count))
                     .expect("adjusted variant exists");
                 assert_eq!(i64::from(adjusted.inventory_count), was + adjusted.delta);
@@ -314,7 +352,11 @@ impl Catalog {
     fn first_free_slug(&self, title: &ProductTitle) -> Slug {
         (1..)
             .map(|n| Slug::candidate(title, n))
-            .find(|slug| !self.reserved.contains_key(&HeldKey::Slug(slug.as_str().to_owned())))
+            .find(|slug| {
+                !self
+                    .reserved
+                    .contains_key(&HeldKey::Slug(slug.as_str().to_owned()))
+            })
             .expect("some candidate is free")
     }
 }

@@ -1,9 +1,7 @@
 //! The catalog as CSV, one line per variant (or per product without variants), streamed
 //! from a database cursor: memory stays flat however large the catalog is.
 
-use api_core::{
-    ApiError, ApiQuery, auth::Reader, openapi::ReadErrors, resource_id,
-};
+use api_core::{ApiError, ApiQuery, auth::Reader, openapi::ReadErrors, resource_id};
 use axum::{
     body::Body,
     extract::{Path, State},
@@ -31,39 +29,87 @@ const CHUNK_BYTES: usize = 64 * 1024;
 const CHUNKS_IN_FLIGHT: usize = 4;
 
 const HEADER: [&str; 19] = [
-    "product_id", "title", "slug", "status", "currency", "price_minor", "compare_at_price_minor",
-    "cost_minor", "tags", "category_ids", "variant_id", "variant_name", "sku",
-    "variant_price_minor", "inventory_count", "options", "description", "created_at",
+    "product_id",
+    "title",
+    "slug",
+    "status",
+    "currency",
+    "price_minor",
+    "compare_at_price_minor",
+    "cost_minor",
+    "tags",
+    "category_ids",
+    "variant_id",
+    "variant_name",
+    "sku",
+    "variant_price_minor",
+    "inventory_count",
+    "options",
+    "description",
+    "created_at",
     "updated_at",
 ];
 
 fn lines(product: &ProductRow, out: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
     let price = product.price_amount.to_string();
-    let compare_at = product.compare_at_amount.map(|a| a.to_string()).unwrap_or_default();
-    let cost = product.cost_amount.map(|a| a.to_string()).unwrap_or_default();
+    let compare_at = product
+        .compare_at_amount
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let cost = product
+        .cost_amount
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     let tags = product.tags.join("|");
     let categories: Vec<String> = product.category_ids.iter().map(Uuid::to_string).collect();
     let categories = categories.join("|");
-    let (created, updated) = (product.created_at.to_rfc3339(), product.updated_at.to_rfc3339());
+    let (created, updated) = (
+        product.created_at.to_rfc3339(),
+        product.updated_at.to_rfc3339(),
+    );
     let id = product.id.to_string();
     let description = product.description.as_deref().unwrap_or_default();
     let mut line = |variant: [&str; 6]| {
         out.write_record([
-            id.as_str(), &product.title, &product.slug, &product.status, &product.currency,
-            &price, &compare_at, &cost, &tags, &categories, variant[0], variant[1], variant[2],
-            variant[3], variant[4], variant[5], description, &created, &updated,
+            id.as_str(),
+            &product.title,
+            &product.slug,
+            &product.status,
+            &product.currency,
+            &price,
+            &compare_at,
+            &cost,
+            &tags,
+            &categories,
+            variant[0],
+            variant[1],
+            variant[2],
+            variant[3],
+            variant[4],
+            variant[5],
+            description,
+            &created,
+            &updated,
         ])
     };
     if product.variants.is_empty() {
         return line(["", "", "", "", "", ""]);
     }
     for variant in product.variants.iter() {
-        let options: Vec<String> = variant.options.iter().map(|o| format!("{}={}", o.name, o.value)).collect();
+        let options: Vec<String> = variant
+            .options
+            .iter()
+            .map(|o| format!("{}={}", o.name, o.value))
+            .collect();
         line([
             &variant.variant_id.to_string(),
             &variant.name,
             variant.sku.as_deref().unwrap_or_default(),
-            &variant.price.as_ref().map(|p| p.amount.to_string()).unwrap_or_default(),
+            &variant
+                .price
+                .as_ref()
+                .map(|p| p.amount.to_string())
+                .unwrap_or_default(),
             &variant.inventory_count.to_string(),
             &options.join("|"),
         ])?;
@@ -122,7 +168,10 @@ pub(super) async fn export_products(
 ) -> Result<Response, ApiError> {
     let store_id = resource_id(&store_id)?;
     let filters = ProductFilters::parse(&query, false)?;
-    state.freshness.wait_for(CATALOG_MODELS, min_position).await?;
+    state
+        .freshness
+        .wait_for(CATALOG_MODELS, min_position)
+        .await?;
     require_own_store(&state, &principal, store_id).await?;
     let membership = Membership::load(&state.pool, store_id, &filters).await?;
     let (sender, receiver) = mpsc::channel(CHUNKS_IN_FLIGHT);

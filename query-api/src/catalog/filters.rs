@@ -88,22 +88,36 @@ impl ProductFilters {
             .map(str::trim)
             .filter(|q| !q.is_empty())
             .map(str::to_owned);
-        if search.as_ref().is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS) {
+        if search
+            .as_ref()
+            .is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS)
+        {
             errors.push(invalid("q", "too_long", "must be at most 200 characters"));
         }
         let status = match query.status.as_deref() {
             None => public.then(|| "active".to_owned()),
             Some(_) if public => {
-                errors.push(invalid("status", "not_allowed", "storefronts list active products only"));
+                errors.push(invalid(
+                    "status",
+                    "not_allowed",
+                    "storefronts list active products only",
+                ));
                 None
             }
             Some(status @ ("draft" | "active" | "archived")) => Some(status.to_owned()),
             Some(_) => {
-                errors.push(invalid("status", "invalid_choice", "must be `draft`, `active` or `archived`"));
+                errors.push(invalid(
+                    "status",
+                    "invalid_choice",
+                    "must be `draft`, `active` or `archived`",
+                ));
                 None
             }
         };
-        for (field, price) in [("min_price", query.min_price), ("max_price", query.max_price)] {
+        for (field, price) in [
+            ("min_price", query.min_price),
+            ("max_price", query.max_price),
+        ] {
             if price.is_some_and(|p| p < 0) {
                 errors.push(invalid(field, "out_of_range", "must not be negative"));
             }
@@ -111,7 +125,11 @@ impl ProductFilters {
         if let (Some(min), Some(max)) = (query.min_price, query.max_price)
             && min > max
         {
-            errors.push(invalid("max_price", "out_of_range", "must not be below min_price"));
+            errors.push(invalid(
+                "max_price",
+                "out_of_range",
+                "must not be below min_price",
+            ));
         }
         let sort = match query.sort.as_deref() {
             None if search.is_some() => Some(Sort::Relevance),
@@ -127,7 +145,11 @@ impl ProductFilters {
                 None
             }
             Some("manual") => {
-                errors.push(invalid("sort", "invalid_choice", "`manual` needs `collection`"));
+                errors.push(invalid(
+                    "sort",
+                    "invalid_choice",
+                    "`manual` needs `collection`",
+                ));
                 None
             }
             Some(_) => {
@@ -271,10 +293,16 @@ fn push_conditions(
         query.push(" AND p.category_ids && ").push_bind(ids.clone());
     }
     if let Some(ids) = &membership.collection_products {
-        query.push(" AND p.id = ANY(").push_bind(ids.clone()).push(")");
+        query
+            .push(" AND p.id = ANY(")
+            .push_bind(ids.clone())
+            .push(")");
     }
     if let Some(tag) = &filters.tag {
-        query.push(" AND p.tags @> ARRAY[").push_bind(tag.clone()).push("]::text[]");
+        query
+            .push(" AND p.tags @> ARRAY[")
+            .push_bind(tag.clone())
+            .push("]::text[]");
     }
     if let Some(min) = filters.min_price {
         query.push(" AND p.price_amount >= ").push_bind(min);

@@ -1,8 +1,8 @@
 //! The merchant's categories and collections.
 
 use api_core::{
-    ApiError, ApiQuery, Data, Listed, PageRequest, auth::Reader, data, listed,
-    openapi::ReadErrors, resource_id,
+    ApiError, ApiQuery, Data, Listed, PageRequest, auth::Reader, data, listed, openapi::ReadErrors,
+    resource_id,
 };
 use axum::{
     Json,
@@ -123,8 +123,10 @@ pub const COLLECTIONS_OF_STORE: &str = concat!(
     collection_select!(),
     "WHERE store_id = $1 AND NOT deleted ORDER BY name, id LIMIT $2 OFFSET $3"
 );
-const COLLECTION_BY_ID: &str =
-    concat!(collection_select!(), "WHERE id = $1 AND store_id = $2 AND NOT deleted");
+const COLLECTION_BY_ID: &str = concat!(
+    collection_select!(),
+    "WHERE id = $1 AND store_id = $2 AND NOT deleted"
+);
 
 /// The store's categories by name, each with its parent and its product count.
 #[utoipa::path(
@@ -142,7 +144,10 @@ pub(super) async fn list_categories(
 ) -> Result<Json<Listed<CategoryRecord>>, ApiError> {
     let store_id = resource_id(&store_id)?;
     let page = PageRequest::parse(query.page, query.per_page)?;
-    state.freshness.wait_for(CATALOG_MODELS, min_position).await?;
+    state
+        .freshness
+        .wait_for(CATALOG_MODELS, min_position)
+        .await?;
     require_own_store(&state, &principal, store_id).await?;
     let rows: Vec<CategoryRow> = sqlx::query_as(CATEGORIES_OF_STORE)
         .bind(store_id)
@@ -152,7 +157,11 @@ pub(super) async fn list_categories(
         .await
         .map_err(ApiError::internal)?;
     let total = rows.first().map_or(0, |r| r.total);
-    Ok(listed(rows.into_iter().map(CategoryRow::record).collect(), total, page))
+    Ok(listed(
+        rows.into_iter().map(CategoryRow::record).collect(),
+        total,
+        page,
+    ))
 }
 
 /// One category. Its products: `GET .../products?category={category_id}`.
@@ -169,7 +178,10 @@ pub(super) async fn get_category(
     MinPosition(min_position): MinPosition,
 ) -> Result<Json<Data<CategoryRecord>>, ApiError> {
     let (store_id, category_id) = (resource_id(&store_id)?, resource_id(&category_id)?);
-    state.freshness.wait_for(CATALOG_MODELS, min_position).await?;
+    state
+        .freshness
+        .wait_for(CATALOG_MODELS, min_position)
+        .await?;
     require_own_store(&state, &principal, store_id).await?;
     let row: Option<CategoryRow> = sqlx::query_as(CATEGORY_BY_ID)
         .bind(category_id)
@@ -196,7 +208,10 @@ pub(super) async fn list_collections(
 ) -> Result<Json<Listed<CollectionRecord>>, ApiError> {
     let store_id = resource_id(&store_id)?;
     let page = PageRequest::parse(query.page, query.per_page)?;
-    state.freshness.wait_for(CATALOG_MODELS, min_position).await?;
+    state
+        .freshness
+        .wait_for(CATALOG_MODELS, min_position)
+        .await?;
     require_own_store(&state, &principal, store_id).await?;
     let rows: Vec<CollectionRow> = sqlx::query_as(COLLECTIONS_OF_STORE)
         .bind(store_id)
@@ -206,7 +221,11 @@ pub(super) async fn list_collections(
         .await
         .map_err(ApiError::internal)?;
     let total = rows.first().map_or(0, |r| r.total);
-    Ok(listed(rows.into_iter().map(CollectionRow::record).collect(), total, page))
+    Ok(listed(
+        rows.into_iter().map(CollectionRow::record).collect(),
+        total,
+        page,
+    ))
 }
 
 /// One collection with its products' ids in order. Its products:
@@ -224,7 +243,10 @@ pub(super) async fn get_collection(
     MinPosition(min_position): MinPosition,
 ) -> Result<Json<Data<CollectionRecord>>, ApiError> {
     let (store_id, collection_id) = (resource_id(&store_id)?, resource_id(&collection_id)?);
-    state.freshness.wait_for(CATALOG_MODELS, min_position).await?;
+    state
+        .freshness
+        .wait_for(CATALOG_MODELS, min_position)
+        .await?;
     require_own_store(&state, &principal, store_id).await?;
     let row: Option<CollectionRow> = sqlx::query_as(COLLECTION_BY_ID)
         .bind(collection_id)

@@ -33,7 +33,11 @@ pub(super) async fn get_media(
         .get(header::IF_NONE_MATCH)
         .is_some_and(|value| value.as_bytes() == etag.as_bytes())
     {
-        return Ok((StatusCode::NOT_MODIFIED, [cache, (header::ETAG, etag.as_str())]).into_response());
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            [cache, (header::ETAG, etag.as_str())],
+        )
+            .into_response());
     }
     let bytes = state
         .media

@@ -2,8 +2,11 @@
 //! its variants, and the CSV export.
 
 use api_core::{
-    ApiError, ApiQuery, Data, Listed, auth::{Principal, Reader}, data, listed,
-    openapi::ReadErrors, resource_id,
+    ApiError, ApiQuery, Data, Listed,
+    auth::{Principal, Reader},
+    data, listed,
+    openapi::ReadErrors,
+    resource_id,
 };
 use axum::{
     Json,
@@ -96,7 +99,10 @@ pub(super) async fn list_products(
 ) -> Result<Json<Listed<ProductRecord>>, ApiError> {
     let store_id = resource_id(&store_id)?;
     let filters = ProductFilters::parse(&query, false)?;
-    state.freshness.wait_for(CATALOG_MODELS, min_position).await?;
+    state
+        .freshness
+        .wait_for(CATALOG_MODELS, min_position)
+        .await?;
     require_own_store(&state, &principal, store_id).await?;
     let (rows, total) = product_page(&state, store_id, &filters).await?;
     let records = rows.into_iter().map(ListedProductRow::record).collect();
@@ -117,14 +123,17 @@ pub(super) async fn get_product(
     MinPosition(min_position): MinPosition,
 ) -> Result<Response, ApiError> {
     let (store_id, product_id) = (resource_id(&store_id)?, resource_id(&product_id)?);
-    state.freshness.wait_for(CATALOG_MODELS, min_position).await?;
+    state
+        .freshness
+        .wait_for(CATALOG_MODELS, min_position)
+        .await?;
     require_own_store(&state, &principal, store_id).await?;
     let row: Option<ListedProductRow> = sqlx::query_as(PRODUCT_BY_ID)
-    .bind(product_id)
-    .bind(store_id)
-    .fetch_optional(&state.pool)
-    .await
-    .map_err(ApiError::internal)?;
+        .bind(product_id)
+        .bind(store_id)
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(ApiError::internal)?;
     let record = row.ok_or(ApiError::NotFound)?.record();
     let etag = format!("\"{}\"", record.product.version);
     Ok(([(header::ETAG, etag)], data(record)).into_response())

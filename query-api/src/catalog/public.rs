@@ -4,9 +4,7 @@
 
 use std::future::Future;
 
-use api_core::{
-    ApiError, ApiQuery, Data, Listed, PageRequest, openapi::PublicErrors,
-};
+use api_core::{ApiError, ApiQuery, Data, Listed, PageRequest, openapi::PublicErrors};
 use axum::{
     extract::{Path, State},
     http::header,
@@ -34,7 +32,11 @@ fn serialized<T: Serialize>(body: &T) -> Result<Bytes, ApiError> {
         .map_err(ApiError::internal)
 }
 
-fn page<T: Serialize>(items: Vec<T>, total: i64, page: PageRequest) -> Result<CachedPage, ApiError> {
+fn page<T: Serialize>(
+    items: Vec<T>,
+    total: i64,
+    page: PageRequest,
+) -> Result<CachedPage, ApiError> {
     serialized(&Listed {
         data: items,
         error: None,
@@ -83,7 +85,10 @@ where
     Read: FnOnce(Uuid) -> Fut,
     Fut: Future<Output = Result<CachedPage, ApiError>>,
 {
-    state.freshness.wait_for(CATALOG_MODELS, min_position).await?;
+    state
+        .freshness
+        .wait_for(CATALOG_MODELS, min_position)
+        .await?;
     // A reader waiting for its own write skips the cache: the checkpoint it waited for
     // can be learnt (by polling) before the invalidation of its entries arrives.
     let fresh = min_position.is_some();
@@ -99,7 +104,10 @@ where
         Some(page) => page,
         None => {
             let page = read(store_id).await?;
-            state.freshness.remember_catalog_page(key, page.clone()).await;
+            state
+                .freshness
+                .remember_catalog_page(key, page.clone())
+                .await;
             page
         }
     };

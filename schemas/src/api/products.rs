@@ -127,14 +127,20 @@ pub struct BulkRequest {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum BulkAction {
     /// `draft`, `active` or `archived`.
-    SetStatus { status: String },
+    SetStatus {
+        status: String,
+    },
     /// Exactly one of `percent` (e.g. `-10` or `12.5`) and `amount` (minor units).
     AdjustPrice {
         percent: Option<f64>,
         amount: Option<i64>,
     },
-    AddTags { tags: Vec<String> },
-    RemoveTags { tags: Vec<String> },
+    AddTags {
+        tags: Vec<String>,
+    },
+    RemoveTags {
+        tags: Vec<String>,
+    },
 }
 
 /// What happened to one product of a bulk operation.

@@ -36,7 +36,6 @@ pub struct UpdateStoreRequest {
     pub low_stock_threshold: Option<i64>,
 }
 
-
 /// A store as its owner sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct StoreView {
