@@ -65,9 +65,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     result
 }
 
-type Serving = std::thread::JoinHandle<()>;
+pub(crate) type Serving = std::thread::JoinHandle<()>;
 
-async fn start_server(
+pub(crate) async fn start_server(
     database_url: &str,
     nats_url: &str,
     names: &StreamNames,
@@ -166,7 +166,7 @@ async fn drive(options: &Options, address: &str, scratch: &Scratch) -> anyhow::R
     Ok(())
 }
 
-async fn register(
+pub(crate) async fn register(
     client: &reqwest::Client,
     address: &str,
     merchants: u64,
@@ -225,7 +225,7 @@ async fn public_slugs(
     Ok(slugs)
 }
 
-struct Measured {
+pub(crate) struct Measured {
     requests: u64,
     failures: u64,
     elapsed: Duration,
@@ -241,7 +241,7 @@ impl Measured {
         f64::from(self.latencies_us[index]) / 1000.0
     }
 
-    fn report(&self, workload: &str, clients: u64) {
+    pub(crate) fn report(&self, workload: &str, clients: u64) {
         println!(
             "{}",
             json!({
@@ -261,7 +261,7 @@ impl Measured {
 
 /// Runs `total` requests over `clients` concurrent loops; `send(client, n)` makes one
 /// and says whether it succeeded.
-async fn load<F, Fut>(clients: u64, total: u64, send: F) -> anyhow::Result<Measured>
+pub(crate) async fn load<F, Fut>(clients: u64, total: u64, send: F) -> anyhow::Result<Measured>
 where
     F: Fn(u64, u64) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = anyhow::Result<bool>> + Send,

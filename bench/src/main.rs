@@ -2,6 +2,7 @@
 //! `NATS_URL`. Each run works in a database and a JetStream stream of its own and
 //! removes them afterwards. Prints one JSON object per line.
 
+mod catalog;
 mod http;
 mod scratch;
 mod spine;
@@ -25,6 +26,8 @@ enum Suite {
     Spine(spine::Options),
     /// The HTTP server: create-store commands and cached public store reads.
     Http(http::Options),
+    /// The catalog: product creates, storefront lists and details, search over 100k.
+    Catalog(catalog::Options),
 }
 
 #[tokio::main]
@@ -32,5 +35,6 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().suite {
         Suite::Spine(options) => spine::run(options).await,
         Suite::Http(options) => http::run(options).await,
+        Suite::Catalog(options) => catalog::run(options).await,
     }
 }
