@@ -41,6 +41,8 @@ CREATE TABLE catalog_products (
     updated_at        timestamptz NOT NULL
 );
 CREATE INDEX catalog_products_newest ON catalog_products (store_id, created_at DESC, id DESC);
+-- Counts a store's products (by status) from the index alone.
+CREATE INDEX catalog_products_by_status ON catalog_products (store_id, status);
 CREATE INDEX catalog_products_by_price ON catalog_products (store_id, price_amount, id);
 CREATE INDEX catalog_products_by_title ON catalog_products (store_id, lower(title), id);
 CREATE INDEX catalog_products_by_slug ON catalog_products (store_id, slug);

@@ -36,6 +36,10 @@ pub struct Options {
     /// Concurrent clients.
     #[arg(long, default_value_t = 64)]
     clients: u64,
+    /// Concurrent clients of the search workload (a latency target: on 2 cores, more
+    /// concurrent uncached searches only queue behind each other).
+    #[arg(long, default_value_t = 16)]
+    search_clients: u64,
     /// Stores the created products are spread over.
     #[arg(long, default_value_t = 16)]
     stores: u64,
@@ -198,34 +202,38 @@ async fn drive(options: &Options, address: &str, scratch: &Scratch) -> anyhow::R
     let search_store = create_stores(&client, address, &token, 1).await?.remove(0);
     seed_catalog(&pool, &search_store.id, options.catalog).await?;
     settle(&pool).await;
-    let measured = load(options.clients, options.uncached_reads, {
-        let (client, address, token, store) = (
-            client.clone(),
-            address.to_owned(),
-            token.clone(),
-            search_store.id.clone(),
-        );
-        let total = options.catalog;
-        move |client_index, n| {
-            let k = (client_index * 7919 + n) % total;
-            let query = match n % 3 {
-                0 => WORDS[(k % WORDS.len() as u64) as usize][..4].to_owned(),
-                1 => format!(
-                    "{} {}",
-                    DESCRIPTIONS[(k % 7) as usize],
-                    WORDS[(k % 11) as usize]
-                ),
-                _ => format!("sku-{k}"),
-            };
-            let request = client
-                .get(format!("{address}/api/v1/stores/{store}/products"))
-                .query(&[("q", query.as_str())])
-                .bearer_auth(&token);
-            read(request, false)
-        }
-    })
-    .await?;
-    measured.report("search_100k_uncached", options.clients);
+    for clients in [options.search_clients, options.clients] {
+        let measured = load(clients, options.uncached_reads, {
+            let (client, address, token, store) = (
+                client.clone(),
+                address.to_owned(),
+                token.clone(),
+                search_store.id.clone(),
+            );
+            let total = options.catalog;
+            move |client_index, n| {
+                let k = ((client_index * 7919 + n) % total) as usize;
+                let query = match n % 3 {
+                    // Part of a title word, as typed into a search box.
+                    0 => ITEMS[k % ITEMS.len()][..4].to_owned(),
+                    // Words from titles and descriptions.
+                    1 => format!(
+                        "{} {}",
+                        MATERIALS[k % MATERIALS.len()],
+                        ITEMS[(k / 7) % ITEMS.len()]
+                    ),
+                    _ => format!("sku-{k}"),
+                };
+                let request = client
+                    .get(format!("{address}/api/v1/stores/{store}/products"))
+                    .query(&[("q", query.as_str())])
+                    .bearer_auth(&token);
+                read(request, false)
+            }
+        })
+        .await?;
+        measured.report("search_100k_uncached", clients);
+    }
     pool.close().await;
     Ok(())
 }
@@ -281,21 +289,155 @@ async fn storefront_shape(
     Ok((slugs, total.div_ceil(20).min(50)))
 }
 
-const WORDS: [&str; 11] = [
-    "sunny", "merino", "velvet", "canvas", "leather", "bamboo", "cashmere", "denim", "linen",
-    "suede", "flannel",
+const ADJECTIVES: [&str; 40] = [
+    "cozy",
+    "classic",
+    "vintage",
+    "modern",
+    "rustic",
+    "elegant",
+    "sporty",
+    "minimal",
+    "bold",
+    "breezy",
+    "chunky",
+    "slim",
+    "oversized",
+    "tailored",
+    "relaxed",
+    "everyday",
+    "premium",
+    "travel",
+    "urban",
+    "coastal",
+    "alpine",
+    "desert",
+    "tropical",
+    "nordic",
+    "retro",
+    "heritage",
+    "studio",
+    "festival",
+    "weekend",
+    "evening",
+    "summer",
+    "winter",
+    "autumn",
+    "spring",
+    "sunny",
+    "misty",
+    "golden",
+    "silver",
+    "crimson",
+    "emerald",
 ];
-const DESCRIPTIONS: [&str; 7] = [
-    "warm",
-    "light",
-    "durable",
-    "soft",
-    "waterproof",
-    "handmade",
+const MATERIALS: [&str; 40] = [
+    "merino",
+    "velvet",
+    "canvas",
+    "leather",
+    "bamboo",
+    "cashmere",
+    "denim",
+    "linen",
+    "suede",
+    "flannel",
+    "cotton",
+    "silk",
+    "wool",
+    "fleece",
+    "corduroy",
+    "tweed",
+    "satin",
+    "chiffon",
+    "nylon",
+    "mesh",
+    "jersey",
+    "twill",
+    "poplin",
+    "oxford",
+    "chambray",
+    "seersucker",
+    "crepe",
+    "organza",
+    "tulle",
+    "lace",
+    "knit",
+    "quilted",
+    "waxed",
+    "recycled",
     "organic",
+    "hemp",
+    "alpaca",
+    "mohair",
+    "angora",
+    "cork",
+];
+const ITEMS: [&str; 60] = [
+    "beanie",
+    "scarf",
+    "gloves",
+    "mittens",
+    "socks",
+    "sneakers",
+    "loafers",
+    "sandals",
+    "boots",
+    "slippers",
+    "jacket",
+    "parka",
+    "blazer",
+    "cardigan",
+    "sweater",
+    "hoodie",
+    "tshirt",
+    "polo",
+    "shirt",
+    "blouse",
+    "tunic",
+    "dress",
+    "skirt",
+    "shorts",
+    "trousers",
+    "chinos",
+    "jeans",
+    "leggings",
+    "joggers",
+    "overalls",
+    "vest",
+    "poncho",
+    "kimono",
+    "robe",
+    "pajamas",
+    "apron",
+    "backpack",
+    "tote",
+    "wallet",
+    "belt",
+    "cap",
+    "fedora",
+    "visor",
+    "headband",
+    "bandana",
+    "umbrella",
+    "duffel",
+    "satchel",
+    "clutch",
+    "pouch",
+    "keychain",
+    "lanyard",
+    "bracelet",
+    "necklace",
+    "earrings",
+    "ring",
+    "brooch",
+    "watch",
+    "sunglasses",
+    "blanket",
 ];
 
-/// `count` active products with varied titles, descriptions and SKUs, in one store.
+/// `count` active products in one store, titles and descriptions drawn from 140 words
+/// (so a word is in 1–3 % of the products, as in a varied catalog), one SKU each.
 async fn seed_catalog(pool: &sqlx::PgPool, store_id: &str, count: u64) -> anyhow::Result<()> {
     let store_id: Uuid = store_id.parse()?;
     sqlx::query(
@@ -303,20 +445,23 @@ async fn seed_catalog(pool: &sqlx::PgPool, store_id: &str, count: u64) -> anyhow
          currency, images, status, tags, category_ids, variants, skus, inventory_total, in_stock, \
          version, last_position, created_at, updated_at) \
          SELECT gen_random_uuid(), $1, \
-           initcap(w[1 + n % 11]) || ' ' || initcap(w[1 + (n / 11) % 11]) || ' Sock ' || n, \
-           'sock-' || n, \
-           'A ' || d[1 + n % 7] || ' sock in ' || w[1 + (n / 7) % 11] || ', number ' || n, \
-           100 + n % 10000, 'USD', '[]'::jsonb, 'active', ARRAY[w[1 + n % 11]], '{}', \
+           initcap(a[1 + n % 40]) || ' ' || initcap(m[1 + (n / 40) % 40]) || ' ' \
+             || initcap(i[1 + (n / 7) % 60]) || ' ' || n, \
+           'product-' || n, \
+           'A ' || a[1 + (n / 3) % 40] || ' ' || i[1 + (n / 7) % 60] || ' made of ' \
+             || m[1 + (n / 40) % 40] || ' and ' || m[1 + (n / 13) % 40] || '.', \
+           100 + n % 10000, 'USD', '[]'::jsonb, 'active', ARRAY[a[1 + n % 40]], '{}', \
            jsonb_build_array(jsonb_build_object('variant_id', gen_random_uuid(), 'name', 'One', \
              'sku', 'SKU-' || n, 'price', null, 'inventory_count', n % 5, 'options', '[]'::jsonb)), \
            ARRAY['SKU-' || n], n % 5, n % 5 > 0, 1, 0, now() - n * interval '1 second', now() \
          FROM generate_series(0, $2 - 1) AS n, \
-           (SELECT $3::text[] AS w, $4::text[] AS d) AS words",
+           (SELECT $3::text[] AS a, $4::text[] AS m, $5::text[] AS i) AS words",
     )
     .bind(store_id)
     .bind(i64::try_from(count)?)
-    .bind(WORDS.to_vec())
-    .bind(DESCRIPTIONS.to_vec())
+    .bind(ADJECTIVES.to_vec())
+    .bind(MATERIALS.to_vec())
+    .bind(ITEMS.to_vec())
     .execute(pool)
     .await?;
     Ok(())

@@ -267,7 +267,7 @@ pub const PRODUCT_BY_ID: &str = concat!(
     membership_columns!(),
     " FROM (SELECT ",
     product_columns!(),
-    ", 1::bigint AS total FROM catalog_products p WHERE p.id = $1 AND p.store_id = $2) p"
+    " FROM catalog_products p WHERE p.id = $1 AND p.store_id = $2) p"
 );
 
 /// One active product by slug within a store, shaped like a row of a page.
@@ -276,7 +276,7 @@ pub const ACTIVE_PRODUCT_BY_SLUG: &str = concat!(
     membership_columns!(),
     " FROM (SELECT ",
     product_columns!(),
-    ", 1::bigint AS total FROM catalog_products p WHERE p.store_id = $1 AND p.slug = $2 \
+    " FROM catalog_products p WHERE p.store_id = $1 AND p.slug = $2 \
      AND p.status = 'active' ORDER BY p.updated_at DESC LIMIT 1) p"
 );
 
@@ -333,8 +333,8 @@ fn escape_like(text: &str) -> String {
         .replace('_', "\\_")
 }
 
-/// One page of products with the total count: an inner query picks the page, an outer
-/// one adds each row's categories and collections (only for the rows of the page).
+/// One page of products: an inner query picks the page (by an index where the sort has
+/// one), an outer one adds each row's categories and collections, for its rows only.
 pub fn page_query(
     store_id: Uuid,
     filters: &ProductFilters,
@@ -346,7 +346,6 @@ pub fn page_query(
         " FROM (SELECT ",
         product_columns!()
     ));
-    query.push(", count(*) OVER () AS total");
     match filters.sort {
         Sort::Relevance => {
             query
@@ -375,6 +374,20 @@ pub fn page_query(
         .push_bind(filters.page.offset())
         .push(") p ORDER BY ")
         .push(filters.sort.order_by());
+    query
+}
+
+/// How many products match: asked only when a page does not tell (it is full, or past
+/// the end), since counting a broad match visits every matching row.
+pub fn count_query(
+    store_id: Uuid,
+    filters: &ProductFilters,
+    membership: &Membership,
+) -> QueryBuilder<Postgres> {
+    let mut query =
+        QueryBuilder::new("SELECT count(*) FROM catalog_products p WHERE p.store_id = ");
+    query.push_bind(store_id);
+    push_conditions(&mut query, filters, membership);
     query
 }
 

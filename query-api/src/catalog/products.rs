@@ -18,7 +18,7 @@ use schemas::api::products::ProductRecord;
 use uuid::Uuid;
 
 use super::{
-    filters::{Membership, PRODUCT_BY_ID, ProductFilters, ProductQuery, page_query},
+    filters::{Membership, PRODUCT_BY_ID, ProductFilters, ProductQuery, count_query, page_query},
     rows::ListedProductRow,
 };
 use crate::{
@@ -58,29 +58,20 @@ pub async fn product_page(
         .fetch_all(&state.pool)
         .await
         .map_err(ApiError::internal)?;
-    let total = match rows.first() {
-        Some(row) => row.total,
-        // Past the last page the window has no row to count on.
-        None if filters.page.page > 1 => count(state, store_id, filters, &membership).await?,
-        None => 0,
+    let shown = rows.len() as i64;
+    let total = if shown > 0 && shown < filters.page.limit() {
+        // The last page: everything before it was full.
+        filters.page.offset() + shown
+    } else if shown == 0 && filters.page.page == 1 {
+        0
+    } else {
+        count_query(store_id, filters, &membership)
+            .build_query_scalar()
+            .fetch_one(&state.pool)
+            .await
+            .map_err(ApiError::internal)?
     };
     Ok((rows, total))
-}
-
-async fn count(
-    state: &QueryState,
-    store_id: Uuid,
-    filters: &ProductFilters,
-    membership: &Membership,
-) -> Result<i64, ApiError> {
-    let mut everything = filters.clone();
-    everything.page = api_core::PageRequest::parse(Some(1), Some(1))?;
-    let rows: Vec<ListedProductRow> = page_query(store_id, &everything, membership)
-        .build_query_as()
-        .fetch_all(&state.pool)
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(rows.first().map_or(0, |row| row.total))
 }
 
 /// The store's products: search (`q`), filters and sorting, paginated.

@@ -36,14 +36,13 @@ pub struct ProductRow {
     pub updated_at: DateTime<Utc>,
 }
 
-/// A row of a page: the product, the live groups it belongs to, and the list's total.
+/// A row of a page: the product and the live groups it belongs to.
 #[derive(Debug, sqlx::FromRow)]
 pub struct ListedProductRow {
     #[sqlx(flatten)]
     pub product: ProductRow,
     pub live_category_ids: Vec<Uuid>,
     pub collection_ids: Vec<Uuid>,
-    pub total: i64,
 }
 
 impl ProductRow {
