@@ -215,7 +215,7 @@ async fn drive(options: &Options, address: &str, scratch: &Scratch) -> anyhow::R
                 let k = ((client_index * 7919 + n) % total) as usize;
                 let query = match n % 3 {
                     // Part of a title word, as typed into a search box.
-                    0 => ITEMS[k % ITEMS.len()][..4].to_owned(),
+                    0 => ITEMS[k % ITEMS.len()].chars().take(4).collect(),
                     // Words from titles and descriptions.
                     1 => format!(
                         "{} {}",

@@ -267,7 +267,7 @@ pub const PRODUCT_BY_ID: &str = concat!(
     membership_columns!(),
     " FROM (SELECT ",
     product_columns!(),
-    " FROM catalog_products p WHERE p.id = $1 AND p.store_id = $2) p"
+    ", NULL::bigint AS total FROM catalog_products p WHERE p.id = $1 AND p.store_id = $2) p"
 );
 
 /// One active product by slug within a store, shaped like a row of a page.
@@ -276,7 +276,7 @@ pub const ACTIVE_PRODUCT_BY_SLUG: &str = concat!(
     membership_columns!(),
     " FROM (SELECT ",
     product_columns!(),
-    " FROM catalog_products p WHERE p.store_id = $1 AND p.slug = $2 \
+    ", NULL::bigint AS total FROM catalog_products p WHERE p.store_id = $1 AND p.slug = $2 \
      AND p.status = 'active' ORDER BY p.updated_at DESC LIMIT 1) p"
 );
 
@@ -348,18 +348,22 @@ pub fn page_query(
     ));
     match filters.sort {
         Sort::Relevance => {
+            // Ranking reads every match anyway, so counting them here is nearly free.
             query
+                .push(", count(*) OVER () AS total")
                 .push(", ts_rank_cd(p.search, websearch_to_tsquery('english', ")
                 .push_bind(filters.search.clone().unwrap_or_default())
                 .push(")) AS rank");
         }
         Sort::Manual => {
             query
-                .push(", array_position(")
+                .push(", NULL::bigint AS total, array_position(")
                 .push_bind(membership.collection_products.clone().unwrap_or_default())
                 .push(", p.id) AS manual_position");
         }
-        _ => {}
+        _ => {
+            query.push(", NULL::bigint AS total");
+        }
     }
     query
         .push(" FROM catalog_products p WHERE p.store_id = ")

@@ -59,7 +59,9 @@ pub async fn product_page(
         .await
         .map_err(ApiError::internal)?;
     let shown = rows.len() as i64;
-    let total = if shown > 0 && shown < filters.page.limit() {
+    let total = if let Some(total) = rows.first().and_then(|row| row.total) {
+        total
+    } else if shown > 0 && shown < filters.page.limit() {
         // The last page: everything before it was full.
         filters.page.offset() + shown
     } else if shown == 0 && filters.page.page == 1 {

@@ -36,13 +36,15 @@ pub struct ProductRow {
     pub updated_at: DateTime<Utc>,
 }
 
-/// A row of a page: the product and the live groups it belongs to.
+/// A row of a page: the product, the live groups it belongs to, and the number of
+/// matches when the query counted them on the way.
 #[derive(Debug, sqlx::FromRow)]
 pub struct ListedProductRow {
     #[sqlx(flatten)]
     pub product: ProductRow,
     pub live_category_ids: Vec<Uuid>,
     pub collection_ids: Vec<Uuid>,
+    pub total: Option<i64>,
 }
 
 impl ProductRow {
