@@ -280,7 +280,26 @@ pub const ACTIVE_PRODUCT_BY_SLUG: &str = concat!(
      AND p.status = 'active' ORDER BY p.updated_at DESC LIMIT 1) p"
 );
 
-/// `WHERE` conditions after `p.store_id = …`.
+/// `FROM` the store's products `WHERE` the filters hold. A search's tsquery is a
+/// function in `FROM`, so it is parsed and stemmed once, not once per row.
+fn push_from_where(
+    query: &mut QueryBuilder<Postgres>,
+    store_id: Uuid,
+    filters: &ProductFilters,
+    membership: &Membership,
+) {
+    query.push(" FROM catalog_products p");
+    if let Some(search) = &filters.search {
+        query
+            .push(", websearch_to_tsquery('english', ")
+            .push_bind(search.clone())
+            .push(") AS words");
+    }
+    query.push(" WHERE p.store_id = ").push_bind(store_id);
+    push_conditions(query, filters, membership);
+}
+
+/// Conditions after `p.store_id = …`.
 fn push_conditions(
     query: &mut QueryBuilder<Postgres>,
     filters: &ProductFilters,
@@ -317,11 +336,9 @@ fn push_conditions(
         // Words (stemmed) in title or description, an exact SKU, or part of the title:
         // each side has its own index that leads with the store.
         query
-            .push(" AND (p.search @@ websearch_to_tsquery('english', ")
-            .push_bind(search.clone())
-            .push(") OR p.skus @> ARRAY[upper(")
-            .push_bind(search.clone())
-            .push(")] OR p.title ILIKE ")
+            .push(" AND (p.search @@ words OR p.skus @> ARRAY[")
+            .push_bind(search.to_uppercase())
+            .push("]::text[] OR p.title ILIKE ")
             .push_bind(format!("%{}%", escape_like(search)))
             .push(")");
     }
@@ -349,11 +366,7 @@ pub fn page_query(
     match filters.sort {
         Sort::Relevance => {
             // Ranking reads every match anyway, so counting them here is nearly free.
-            query
-                .push(", count(*) OVER () AS total")
-                .push(", ts_rank_cd(p.search, websearch_to_tsquery('english', ")
-                .push_bind(filters.search.clone().unwrap_or_default())
-                .push(")) AS rank");
+            query.push(", count(*) OVER () AS total, ts_rank_cd(p.search, words) AS rank");
         }
         Sort::Manual => {
             query
@@ -365,10 +378,7 @@ pub fn page_query(
             query.push(", NULL::bigint AS total");
         }
     }
-    query
-        .push(" FROM catalog_products p WHERE p.store_id = ")
-        .push_bind(store_id);
-    push_conditions(&mut query, filters, membership);
+    push_from_where(&mut query, store_id, filters, membership);
     query
         .push(" ORDER BY ")
         .push(filters.sort.order_by())
@@ -388,10 +398,8 @@ pub fn count_query(
     filters: &ProductFilters,
     membership: &Membership,
 ) -> QueryBuilder<Postgres> {
-    let mut query =
-        QueryBuilder::new("SELECT count(*) FROM catalog_products p WHERE p.store_id = ");
-    query.push_bind(store_id);
-    push_conditions(&mut query, filters, membership);
+    let mut query = QueryBuilder::new("SELECT count(*)");
+    push_from_where(&mut query, store_id, filters, membership);
     query
 }
 
@@ -402,10 +410,7 @@ pub fn export_query(
     membership: &Membership,
 ) -> QueryBuilder<Postgres> {
     let mut query = QueryBuilder::new(concat!("SELECT ", product_columns!()));
-    query
-        .push(" FROM catalog_products p WHERE p.store_id = ")
-        .push_bind(store_id);
-    push_conditions(&mut query, filters, membership);
+    push_from_where(&mut query, store_id, filters, membership);
     query.push(" ORDER BY p.created_at, p.id");
     query
 }
