@@ -1,12 +1,15 @@
 //! Pieces of the OpenAPI document shared by both APIs: the error envelope and the two
 //! ways to authenticate.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::{
     Modify, ToSchema,
     openapi::{
-        OpenApi,
+        ContentBuilder, OpenApi, Ref, RefOr,
+        response::{Response, ResponseBuilder},
         security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
     },
 };
@@ -54,11 +57,10 @@ impl Modify for SecuritySchemes {
     }
 }
 
-fn error_responses(
-    statuses: &[(u16, &str)],
-) -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::response::Response>>
-{
-    use utoipa::openapi::{ContentBuilder, Ref, response::ResponseBuilder};
+/// Documented responses by status, as `IntoResponses` lists them.
+type Responses = BTreeMap<String, RefOr<Response>>;
+
+fn error_responses(statuses: &[(u16, &str)]) -> Responses {
     statuses
         .iter()
         .map(|(status, description)| {
@@ -80,10 +82,7 @@ fn error_responses(
 pub struct WriteErrors;
 
 impl utoipa::IntoResponses for WriteErrors {
-    fn responses() -> std::collections::BTreeMap<
-        String,
-        utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
-    > {
+    fn responses() -> Responses {
         error_responses(&[
             (400, "Malformed body or header"),
             (401, "No or invalid credentials"),
@@ -104,10 +103,7 @@ impl utoipa::IntoResponses for WriteErrors {
 pub struct ReadErrors;
 
 impl utoipa::IntoResponses for ReadErrors {
-    fn responses() -> std::collections::BTreeMap<
-        String,
-        utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
-    > {
+    fn responses() -> Responses {
         error_responses(&[
             (400, "Malformed parameter or header"),
             (401, "No or invalid credentials"),
@@ -126,10 +122,7 @@ impl utoipa::IntoResponses for ReadErrors {
 pub struct PublicErrors;
 
 impl utoipa::IntoResponses for PublicErrors {
-    fn responses() -> std::collections::BTreeMap<
-        String,
-        utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
-    > {
+    fn responses() -> Responses {
         error_responses(&[
             (404, "No such active store or product"),
             (422, "Invalid query parameters, listed in `details.fields`"),

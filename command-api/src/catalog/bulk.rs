@@ -18,7 +18,10 @@ use futures::{StreamExt, stream};
 use schemas::api::products::{BulkAction, BulkItemError, BulkItemResult, BulkRequest, BulkResult};
 use uuid::Uuid;
 
-use super::{aggregates::ProductFold, parse::Parser};
+use super::{
+    aggregates::ProductFold,
+    parse::{NO_MONEY, Parser},
+};
 use crate::{
     aggregate::{Write, execute_plain, owned_store},
     fields::Fields,
@@ -37,7 +40,7 @@ fn command_for(action: &BulkAction) -> Result<ProductCommand, ApiError> {
     let mut fields = Fields::default();
     let command = match action {
         BulkAction::SetStatus { status } => {
-            let mut parser = Parser::new("");
+            let mut parser = Parser::new(NO_MONEY);
             let status = parser.status(
                 "action.status",
                 status,

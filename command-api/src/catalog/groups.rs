@@ -30,7 +30,6 @@ use super::{
 };
 use crate::{
     aggregate::{Answer, Write, execute_plain, execute_with_slug, owned_store},
-    fields::Fields,
     state::CommandState,
     write::WriteContext,
 };
@@ -94,13 +93,7 @@ pub(super) async fn create_category(
 ) -> Result<Response, ApiError> {
     let store_id = resource_id(&store_id)?;
     owned_store(&state, &context.principal, store_id).await?;
-    let mut fields = Fields::default();
-    let parsed = group(
-        &mut fields,
-        &body.value.name,
-        body.value.description.as_deref(),
-    );
-    let (name, description) = fields.finish(|| parsed)?;
+    let (name, description) = group(&body.value.name, body.value.description.as_deref())?;
     let parent = match body.value.parent_id {
         Some(parent_id) => Some(parent(&state, store_id, parent_id).await?),
         None => None,
@@ -150,13 +143,7 @@ pub(super) async fn update_category(
 ) -> Result<Response, ApiError> {
     let (store_id, category_id) = (resource_id(&store_id)?, resource_id(&category_id)?);
     owned_store(&state, &context.principal, store_id).await?;
-    let mut fields = Fields::default();
-    let parsed = group_changes(
-        &mut fields,
-        body.value.name.as_deref(),
-        &body.value.description,
-    );
-    let changes: GroupChanges = fields.finish(|| parsed)?;
+    let changes: GroupChanges = group_changes(body.value.name.as_deref(), &body.value.description)?;
     let parent_change = match body.value.parent_id {
         None => Change::Keep,
         Some(None) => Change::Clear,
@@ -233,13 +220,7 @@ pub(super) async fn create_collection(
 ) -> Result<Response, ApiError> {
     let store_id = resource_id(&store_id)?;
     owned_store(&state, &context.principal, store_id).await?;
-    let mut fields = Fields::default();
-    let parsed = group(
-        &mut fields,
-        &body.value.name,
-        body.value.description.as_deref(),
-    );
-    let (name, description) = fields.finish(|| parsed)?;
+    let (name, description) = group(&body.value.name, body.value.description.as_deref())?;
     let product_ids = body.value.product_ids.clone();
     require_live(
         state.pool(),
@@ -295,13 +276,7 @@ pub(super) async fn update_collection(
 ) -> Result<Response, ApiError> {
     let (store_id, collection_id) = (resource_id(&store_id)?, resource_id(&collection_id)?);
     owned_store(&state, &context.principal, store_id).await?;
-    let mut fields = Fields::default();
-    let parsed = group_changes(
-        &mut fields,
-        body.value.name.as_deref(),
-        &body.value.description,
-    );
-    let changes: GroupChanges = fields.finish(|| parsed)?;
+    let changes: GroupChanges = group_changes(body.value.name.as_deref(), &body.value.description)?;
     if let Some(product_ids) = &body.value.product_ids {
         require_live(
             state.pool(),

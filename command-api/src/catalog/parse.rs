@@ -40,6 +40,9 @@ pub struct NewProduct {
     pub variants: Vec<NewVariant>,
 }
 
+/// The currency of a request that carries no money: any amount in it is refused.
+pub const NO_MONEY: &str = "";
+
 /// One request's parser: its field errors, and the currency its money must be in.
 pub struct Parser<'a> {
     pub fields: Fields,
@@ -384,36 +387,28 @@ pub fn variant_changes(
 
 /// Name and description of a new category or collection.
 pub fn group(
-    fields: &mut Fields,
     name: &str,
     description: Option<&str>,
-) -> Option<(GroupName, Option<Description>)> {
-    let name = fields.check("name", GroupName::parse(name));
-    let description = match description.map(str::trim).filter(|d| !d.is_empty()) {
-        None => Some(None),
-        Some(text) => fields
-            .check("description", Description::parse(text))
-            .map(Some),
-    };
-    Some((name?, description?))
+) -> Result<(GroupName, Option<Description>), ApiError> {
+    let mut p = Parser::new(NO_MONEY);
+    let name = p.text("name", name, GroupName::parse);
+    let description = p.optional("description", description, Description::parse);
+    p.finish(|| Some((name?, description?)))
 }
 
 /// Name and description changes of a category or collection; the slug is chosen later.
 pub fn group_changes(
-    fields: &mut Fields,
     name: Option<&str>,
     description: &Option<Option<String>>,
-) -> Option<GroupChanges> {
-    let mut p = Parser {
-        fields: std::mem::take(fields),
-        currency: "",
-    };
+) -> Result<GroupChanges, ApiError> {
+    let mut p = Parser::new(NO_MONEY);
     let name = name.map(|raw| p.text("name", raw, GroupName::parse));
     let description = p.change("description", description, Description::parse);
-    *fields = p.fields;
-    Some(GroupChanges {
-        name: name.map_or(Some(None), |v| v.map(Some))?,
-        slug: None,
-        description: description?,
+    p.finish(|| {
+        Some(GroupChanges {
+            name: name.map_or(Some(None), |v| v.map(Some))?,
+            slug: None,
+            description: description?,
+        })
     })
 }

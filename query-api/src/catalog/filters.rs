@@ -186,6 +186,11 @@ impl ProductFilters {
         }
     }
 
+    /// Whether this is a list without a search.
+    pub fn is_plain(&self) -> bool {
+        self.search.is_none()
+    }
+
     /// A canonical form of the request, for cache keys.
     pub fn cache_key(&self) -> String {
         format!("{self:?}")

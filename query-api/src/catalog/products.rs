@@ -53,8 +53,13 @@ pub async fn product_page(
     filters: &ProductFilters,
 ) -> Result<(Vec<ListedProductRow>, i64), ApiError> {
     let membership = Membership::load(&state.pool, store_id, filters).await?;
+    // Searches are planned for each request's words: a cached generic plan cannot tell
+    // one that matches three products from one that matches thousands. Plain lists keep
+    // their prepared statements.
+    let prepared = filters.is_plain();
     let rows: Vec<ListedProductRow> = page_query(store_id, filters, &membership)
         .build_query_as()
+        .persistent(prepared)
         .fetch_all(&state.pool)
         .await
         .map_err(ApiError::internal)?;
@@ -69,6 +74,7 @@ pub async fn product_page(
     } else {
         count_query(store_id, filters, &membership)
             .build_query_scalar()
+            .persistent(prepared)
             .fetch_one(&state.pool)
             .await
             .map_err(ApiError::internal)?
