@@ -38,7 +38,7 @@ pub struct Options {
     clients: u64,
     /// Concurrent clients of the search workload (a latency target: on 2 cores, more
     /// concurrent uncached searches only queue behind each other).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 4)]
     search_clients: u64,
     /// Stores the created products are spread over.
     #[arg(long, default_value_t = 16)]
