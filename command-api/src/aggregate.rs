@@ -110,12 +110,12 @@ pub(crate) async fn owned_store(
     .await
     .map_err(ApiError::internal)?;
     match loaded.state {
-        Store::Existing(profile) if loaded_live(&profile, principal) => Ok(profile),
+        Store::Existing(profile) if owns_live_store(&profile, principal) => Ok(profile),
         _ => Err(ApiError::NotFound),
     }
 }
 
-fn loaded_live(profile: &StoreProfile, principal: &Principal) -> bool {
+fn owns_live_store(profile: &StoreProfile, principal: &Principal) -> bool {
     profile.owner_id == principal.merchant_id
         && profile.status != domain::store::StoreStatus::Deleted
 }
