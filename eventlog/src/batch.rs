@@ -249,11 +249,13 @@ impl Plan {
         let scopes: Vec<&str> = keys.iter().map(|k| k.scope.as_str()).collect();
         let values: Vec<&str> = keys.iter().map(|k| k.value.as_str()).collect();
         // One index probe per key, however stale the table's statistics: a plan cached
-        // while the table was small would otherwise scan all of it for every batch.
+        // while the table was small would otherwise scan all of it for every batch, and
+        // `LIMIT 1` (the key is the primary key) keeps the planner from flattening the
+        // probe into a hash join over the whole table.
         let rows = sqlx::query(
             "SELECT u.scope, u.value, u.stream_id FROM unnest($1::text[], $2::text[]) AS k(scope, value) \
              CROSS JOIN LATERAL (SELECT scope, value, stream_id FROM unique_keys x \
-                                 WHERE x.scope = k.scope AND x.value = k.value) u",
+                                 WHERE x.scope = k.scope AND x.value = k.value LIMIT 1) u",
         )
         .persistent(false)
         .bind(&scopes)
@@ -290,7 +292,7 @@ impl Plan {
             "SELECT i.scope, i.key, i.request_fingerprint, i.response \
              FROM unnest($1::text[], $2::text[]) AS k(scope, key) \
              CROSS JOIN LATERAL (SELECT scope, key, request_fingerprint, response FROM idempotency_keys x \
-                                 WHERE x.scope = k.scope AND x.key = k.key) i",
+                                 WHERE x.scope = k.scope AND x.key = k.key LIMIT 1) i",
         )
         .persistent(false)
         .bind(&scopes)
@@ -489,6 +491,10 @@ impl Plan {
              ) \
              SELECT pg_notify($22, $23) FROM head",
         )
+        // Planned for each batch: a plan cached while `unique_keys` was nearly empty
+        // matched released reservations by scanning the whole table, and kept doing so
+        // after it had grown, until the next autoanalyze.
+        .persistent(false)
         .bind(&rows.position)
         .bind(&rows.stream_id)
         .bind(&rows.version)

@@ -39,7 +39,11 @@ pub async fn read_stream(
     from_version: i32,
 ) -> Result<Vec<RecordedEvent>, sqlx::Error> {
     const SQL: &str = select_events!("WHERE stream_id = $1 AND version >= $2 ORDER BY version");
+    // Planned for each read: a plan cached on a connection while `events` was still
+    // small is a sequential scan, and it stayed one for every load until the next
+    // autoanalyze (product creates loading their store scanned the whole log).
     let rows = sqlx::query(SQL)
+        .persistent(false)
         .bind(stream_id)
         .bind(from_version)
         .fetch_all(db)
