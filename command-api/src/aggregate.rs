@@ -319,12 +319,9 @@ async fn unchanged<A: Aggregate>(
     current: &A::State,
     version: i32,
 ) -> Result<Answer, ApiError> {
-    let position: i64 =
-        sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events WHERE stream_id = $1")
-            .bind(stream)
-            .fetch_one(state.pool())
-            .await
-            .map_err(ApiError::internal)?;
+    let position = eventlog::stream_position(state.pool(), stream)
+        .await
+        .map_err(ApiError::internal)?;
     Ok(Answer {
         recorded: RecordedResponse {
             status: 200,

@@ -68,6 +68,15 @@ pub async fn read_after(
     rows.iter().map(recorded_event).collect()
 }
 
+/// The position of a stream's newest event, 0 for a stream without events: what a
+/// write that changed nothing answers for `X-Min-Position`.
+pub async fn stream_position(db: impl PgExecutor<'_>, stream_id: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT coalesce(max(position), 0)::bigint FROM events WHERE stream_id = $1")
+        .bind(stream_id)
+        .fetch_one(db)
+        .await
+}
+
 /// The position of the newest committed event, 0 for an empty log.
 pub async fn head_position(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT coalesce(max(position), 0)::bigint FROM events")

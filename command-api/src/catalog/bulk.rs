@@ -67,9 +67,11 @@ fn command_for(action: &BulkAction) -> Result<ProductCommand, ApiError> {
                     points,
                 )))
             }
-            (None, Some(amount)) if amount.abs() <= domain::Amount::MAX => Some(
-                ProductCommand::AdjustPrices(PriceAdjustment::Amount(*amount)),
-            ),
+            (None, Some(amount)) if amount.unsigned_abs() <= domain::Amount::MAX.unsigned_abs() => {
+                Some(ProductCommand::AdjustPrices(PriceAdjustment::Amount(
+                    *amount,
+                )))
+            }
             _ => {
                 fields.push(FieldError::new(
                     "action",

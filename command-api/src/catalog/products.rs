@@ -323,7 +323,8 @@ pub(super) async fn adjust_inventory(
     let request = &body.value;
     change_product(&state, &context, store_id, product_id, &body.raw, |store| {
         let mut parser = Parser::new(&store.currency);
-        let delta = Some(request.delta).filter(|d| *d != 0 && d.abs() <= MAX_STOCK);
+        let delta =
+            Some(request.delta).filter(|d| *d != 0 && d.unsigned_abs() <= MAX_STOCK.unsigned_abs());
         if delta.is_none() {
             parser.fields.push(api_core::FieldError::new(
                 "delta",

@@ -293,12 +293,9 @@ async fn unchanged(
     current: &StoreProfile,
     version: i32,
 ) -> Result<Response, ApiError> {
-    let position: i64 =
-        sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events WHERE stream_id = $1")
-            .bind(stream_id(store_id))
-            .fetch_one(state.pool())
-            .await
-            .map_err(ApiError::internal)?;
+    let position = eventlog::stream_position(state.pool(), &stream_id(store_id))
+        .await
+        .map_err(ApiError::internal)?;
     Ok(RecordedResponse {
         status: 200,
         version,

@@ -11,6 +11,7 @@ use axum::{
 use chrono::{DateTime, Utc};
 use schemas::api::catalog::{CategoryRecord, CategoryView, CollectionRecord, CollectionView};
 use serde::Deserialize;
+use sqlx::{PgPool, postgres::PgRow};
 use utoipa::IntoParams;
 use uuid::Uuid;
 
@@ -71,7 +72,7 @@ impl CategoryRow {
     }
 }
 
-pub const CATEGORIES_OF_STORE: &str = concat!(
+const CATEGORIES_OF_STORE: &str = concat!(
     category_select!(),
     "WHERE c.store_id = $1 AND NOT c.deleted ORDER BY c.name, c.id LIMIT $2 OFFSET $3"
 );
@@ -119,7 +120,7 @@ macro_rules! collection_select {
     };
 }
 
-pub const COLLECTIONS_OF_STORE: &str = concat!(
+const COLLECTIONS_OF_STORE: &str = concat!(
     collection_select!(),
     "WHERE store_id = $1 AND NOT deleted ORDER BY name, id LIMIT $2 OFFSET $3"
 );
@@ -127,6 +128,61 @@ const COLLECTION_BY_ID: &str = concat!(
     collection_select!(),
     "WHERE id = $1 AND store_id = $2 AND NOT deleted"
 );
+
+/// One page of a store's rows read by `sql` (`$1` store, `$2` limit, `$3` offset), with
+/// the total the rows carry.
+async fn page_of<R>(
+    pool: &PgPool,
+    sql: &'static str,
+    store_id: Uuid,
+    page: PageRequest,
+    total: fn(&R) -> i64,
+) -> Result<(Vec<R>, i64), ApiError>
+where
+    R: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin,
+{
+    let rows: Vec<R> = sqlx::query_as(sql)
+        .bind(store_id)
+        .bind(page.limit())
+        .bind(page.offset())
+        .fetch_all(pool)
+        .await
+        .map_err(ApiError::internal)?;
+    let count = rows.first().map_or(0, total);
+    Ok((rows, count))
+}
+
+/// A page of the store's live categories, by name.
+pub async fn categories_page(
+    pool: &PgPool,
+    store_id: Uuid,
+    page: PageRequest,
+) -> Result<(Vec<CategoryRow>, i64), ApiError> {
+    page_of(
+        pool,
+        CATEGORIES_OF_STORE,
+        store_id,
+        page,
+        |row: &CategoryRow| row.total,
+    )
+    .await
+}
+
+/// A page of the store's live collections, by name.
+pub async fn collections_page(
+    pool: &PgPool,
+    store_id: Uuid,
+    page: PageRequest,
+) -> Result<(Vec<CollectionRow>, i64), ApiError> {
+    page_of(
+        pool,
+        COLLECTIONS_OF_STORE,
+        store_id,
+        page,
+        |row: &CollectionRow| row.total,
+    )
+    .await
+}
 
 /// The store's categories by name, each with its parent and its product count.
 #[utoipa::path(
@@ -149,14 +205,7 @@ pub(super) async fn list_categories(
         .wait_for(CATALOG_MODELS, min_position)
         .await?;
     require_own_store(&state, &principal, store_id).await?;
-    let rows: Vec<CategoryRow> = sqlx::query_as(CATEGORIES_OF_STORE)
-        .bind(store_id)
-        .bind(page.limit())
-        .bind(page.offset())
-        .fetch_all(&state.pool)
-        .await
-        .map_err(ApiError::internal)?;
-    let total = rows.first().map_or(0, |r| r.total);
+    let (rows, total) = categories_page(&state.pool, store_id, page).await?;
     Ok(listed(
         rows.into_iter().map(CategoryRow::record).collect(),
         total,
@@ -213,14 +262,7 @@ pub(super) async fn list_collections(
         .wait_for(CATALOG_MODELS, min_position)
         .await?;
     require_own_store(&state, &principal, store_id).await?;
-    let rows: Vec<CollectionRow> = sqlx::query_as(COLLECTIONS_OF_STORE)
-        .bind(store_id)
-        .bind(page.limit())
-        .bind(page.offset())
-        .fetch_all(&state.pool)
-        .await
-        .map_err(ApiError::internal)?;
-    let total = rows.first().map_or(0, |r| r.total);
+    let (rows, total) = collections_page(&state.pool, store_id, page).await?;
     Ok(listed(
         rows.into_iter().map(CollectionRow::record).collect(),
         total,

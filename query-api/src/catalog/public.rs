@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::{
     filters::{ACTIVE_PRODUCT_BY_SLUG, ProductFilters, ProductQuery},
-    groups::{CATEGORIES_OF_STORE, COLLECTIONS_OF_STORE, CategoryRow, CollectionRow, PageQuery},
+    groups::{PageQuery, categories_page, collections_page},
     products::{CATALOG_MODELS, product_page},
     rows::ListedProductRow,
 };
@@ -193,14 +193,7 @@ pub(super) async fn list_public_categories(
     let requested = PageRequest::parse(query.page, query.per_page)?;
     let request = format!("categories:{}:{}", requested.page, requested.per_page);
     storefront(&state, &slug, min_position, request, async |store_id| {
-        let rows: Vec<CategoryRow> = sqlx::query_as(CATEGORIES_OF_STORE)
-            .bind(store_id)
-            .bind(requested.limit())
-            .bind(requested.offset())
-            .fetch_all(&state.pool)
-            .await
-            .map_err(ApiError::internal)?;
-        let total = rows.first().map_or(0, |r| r.total);
+        let (rows, total) = categories_page(&state.pool, store_id, requested).await?;
         let views = rows
             .into_iter()
             .map(|r| PublicGroupView {
@@ -232,14 +225,7 @@ pub(super) async fn list_public_collections(
     let requested = PageRequest::parse(query.page, query.per_page)?;
     let request = format!("collections:{}:{}", requested.page, requested.per_page);
     storefront(&state, &slug, min_position, request, async |store_id| {
-        let rows: Vec<CollectionRow> = sqlx::query_as(COLLECTIONS_OF_STORE)
-            .bind(store_id)
-            .bind(requested.limit())
-            .bind(requested.offset())
-            .fetch_all(&state.pool)
-            .await
-            .map_err(ApiError::internal)?;
-        let total = rows.first().map_or(0, |r| r.total);
+        let (rows, total) = collections_page(&state.pool, store_id, requested).await?;
         let views = rows
             .into_iter()
             .map(|r| PublicGroupView {
