@@ -2,6 +2,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use rand::RngCore;
 
+use bridge_relay::{AddressPolicy, DeliverySettings, parse_schedule};
 use eventlog::jetstream::StreamNames;
 use thiserror::Error;
 
@@ -20,6 +21,115 @@ pub struct Config {
     pub read_your_writes_wait: Duration,
     /// Where uploaded images are kept.
     pub media_dir: PathBuf,
+    /// Signs `X-Platform-Signature` on deliveries to the platform's services; generated
+    /// per process in development, required in production.
+    pub platform_webhook_secret: Secret,
+    pub platform_webhook_secret_generated: bool,
+    /// How the bridge relay delivers (`BRIDGE_*`); see the README's configuration table.
+    pub bridge: DeliverySettings,
+}
+
+/// A key from the environment: at least [`MIN_SECRET_BYTES`], generated (and said so)
+/// in development when missing, required in production.
+fn secret(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    production: bool,
+) -> Result<(Secret, bool), ConfigError> {
+    match lookup(name).filter(|v| !v.is_empty()) {
+        Some(secret) if secret.len() >= MIN_SECRET_BYTES => {
+            Ok((Secret(secret.into_bytes()), false))
+        }
+        Some(_) => Err(ConfigError {
+            name,
+            reason: format!("must be at least {MIN_SECRET_BYTES} bytes"),
+        }),
+        None if production => Err(ConfigError {
+            name,
+            reason: "is required when DROPSHIP_ENV=production".into(),
+        }),
+        None => {
+            let mut secret = vec![0u8; MIN_SECRET_BYTES];
+            rand::rng().fill_bytes(&mut secret);
+            Ok((Secret(secret), true))
+        }
+    }
+}
+
+/// `name` parsed by `parse`, or `default` when it is not set.
+fn setting<T>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<T, ConfigError> {
+    match lookup(name).filter(|v| !v.is_empty()) {
+        Some(raw) => parse(&raw).map_err(|reason| ConfigError { name, reason }),
+        None => Ok(default),
+    }
+}
+
+fn seconds(raw: &str) -> Result<Duration, String> {
+    raw.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("`{raw}` is not a positive number of seconds"))
+}
+
+fn bridge_settings(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<DeliverySettings, ConfigError> {
+    let defaults = DeliverySettings::default();
+    Ok(DeliverySettings {
+        retry_schedule: setting(
+            lookup,
+            "BRIDGE_RETRY_SCHEDULE",
+            defaults.retry_schedule,
+            parse_schedule,
+        )?,
+        addresses: setting(
+            lookup,
+            "BRIDGE_ALLOWED_SUBNETS",
+            defaults.addresses,
+            AddressPolicy::parse,
+        )?,
+        throttle_wait: setting(
+            lookup,
+            "BRIDGE_THROTTLE_WAIT_SECS",
+            defaults.throttle_wait,
+            seconds,
+        )?,
+        timeout: setting(lookup, "BRIDGE_TIMEOUT_SECS", defaults.timeout, seconds)?,
+        endpoint_concurrency: setting(
+            lookup,
+            "BRIDGE_ENDPOINT_CONCURRENCY",
+            defaults.endpoint_concurrency,
+            |raw| {
+                raw.parse::<usize>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| format!("`{raw}` must be a whole number of at least 1"))
+            },
+        )?,
+        endpoint_rate: setting(
+            lookup,
+            "BRIDGE_ENDPOINT_RATE",
+            defaults.endpoint_rate,
+            |raw| {
+                raw.parse::<f64>()
+                    .ok()
+                    .filter(|n| n.is_finite() && *n >= 1.0)
+                    .ok_or_else(|| format!("`{raw}` must be a number of at least 1"))
+            },
+        )?,
+        circuit_cooldown: setting(
+            lookup,
+            "BRIDGE_CIRCUIT_COOLDOWN_SECS",
+            defaults.circuit_cooldown,
+            seconds,
+        )?,
+    })
 }
 
 /// Key material, kept out of `Debug` output and logs.
@@ -61,29 +171,10 @@ impl Config {
         };
         let http_addr = var("HTTP_ADDR", "127.0.0.1:8000");
         let production = var("DROPSHIP_ENV", "development") == "production";
-        let (jwt_secret, jwt_secret_generated) =
-            match lookup("JWT_SECRET").filter(|v| !v.is_empty()) {
-                Some(secret) if secret.len() >= MIN_SECRET_BYTES => {
-                    (Secret(secret.into_bytes()), false)
-                }
-                Some(_) => {
-                    return Err(ConfigError {
-                        name: "JWT_SECRET",
-                        reason: format!("must be at least {MIN_SECRET_BYTES} bytes"),
-                    });
-                }
-                None if production => {
-                    return Err(ConfigError {
-                        name: "JWT_SECRET",
-                        reason: "is required when DROPSHIP_ENV=production".into(),
-                    });
-                }
-                None => {
-                    let mut secret = vec![0u8; MIN_SECRET_BYTES];
-                    rand::rng().fill_bytes(&mut secret);
-                    (Secret(secret), true)
-                }
-            };
+        let (jwt_secret, jwt_secret_generated) = secret(&lookup, "JWT_SECRET", production)?;
+        let (platform_webhook_secret, platform_webhook_secret_generated) =
+            secret(&lookup, "PLATFORM_WEBHOOK_SECRET", production)?;
+        let bridge = bridge_settings(&lookup)?;
         let wait_ms = var("READ_YOUR_WRITES_TIMEOUT_MS", "5000");
         let read_your_writes_wait =
             wait_ms
@@ -96,6 +187,9 @@ impl Config {
         Ok(Self {
             jwt_secret,
             jwt_secret_generated,
+            platform_webhook_secret,
+            platform_webhook_secret_generated,
+            bridge,
             read_your_writes_wait,
             media_dir: PathBuf::from(var("MEDIA_DIR", "var/media")),
             database_url: var(
@@ -137,7 +231,7 @@ mod tests {
         let production = |secret: Option<&'static str>| {
             Config::from_lookup(move |name| match name {
                 "DROPSHIP_ENV" => Some("production".to_owned()),
-                "JWT_SECRET" => secret.map(str::to_owned),
+                "JWT_SECRET" | "PLATFORM_WEBHOOK_SECRET" => secret.map(str::to_owned),
                 _ => None,
             })
         };
@@ -150,6 +244,48 @@ mod tests {
                 .expect("dev")
                 .jwt_secret_generated
         );
+    }
+
+    #[test]
+    fn production_needs_the_platform_webhook_secret_too() {
+        let error = Config::from_lookup(|name| match name {
+            "DROPSHIP_ENV" => Some("production".to_owned()),
+            "JWT_SECRET" => Some("0123456789abcdef0123456789abcdef".to_owned()),
+            _ => None,
+        })
+        .expect_err("no webhook secret");
+        assert!(error.to_string().starts_with("PLATFORM_WEBHOOK_SECRET"));
+    }
+
+    #[test]
+    fn bridge_settings_are_read_and_checked() {
+        let config = Config::from_lookup(|name| match name {
+            "BRIDGE_RETRY_SCHEDULE" => Some("0,1.5".to_owned()),
+            "BRIDGE_ALLOWED_SUBNETS" => Some("127.0.0.0/8".to_owned()),
+            _ => None,
+        })
+        .expect("valid");
+        assert_eq!(
+            config.bridge.retry_schedule,
+            [Duration::ZERO, Duration::from_millis(1500)]
+        );
+        assert!(
+            config
+                .bridge
+                .addresses
+                .permits("127.0.0.1".parse().expect("ip"))
+        );
+        assert_eq!(config.bridge.timeout, Duration::from_secs(15));
+        for (name, value) in [
+            ("BRIDGE_RETRY_SCHEDULE", "soon"),
+            ("BRIDGE_ALLOWED_SUBNETS", "10.0.0.0/99"),
+            ("BRIDGE_ENDPOINT_CONCURRENCY", "0"),
+            ("BRIDGE_TIMEOUT_SECS", "-1"),
+        ] {
+            let error = Config::from_lookup(|n| (n == name).then(|| value.to_owned()))
+                .expect_err("invalid");
+            assert!(error.to_string().starts_with(name), "{error}");
+        }
     }
 
     #[test]

@@ -13,8 +13,14 @@ use axum::{
 use eventlog::jetstream::StreamNames;
 use projections::{Projection, catalog::Catalog, store_activity::StoreActivity, stores::Stores};
 
-/// Every projection the projector role runs, for the lag figures.
-const PROJECTIONS: [&str; 3] = [StoreActivity::NAME, Stores::NAME, Catalog::NAME];
+/// Every consumer with a checkpoint (the projector's projections and the bridge
+/// relay's router), for the lag figures.
+const PROJECTIONS: [&str; 4] = [
+    StoreActivity::NAME,
+    Stores::NAME,
+    Catalog::NAME,
+    bridge_relay::NAME,
+];
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -87,9 +93,14 @@ async fn metrics(AxumState(state): AxumState<HealthState>) -> Response {
         for name in PROJECTIONS {
             projected.push((name, projections::checkpoint(&state.pool, name).await?));
         }
-        Ok::<_, sqlx::Error>((head, published, projected))
+        let deliveries_due: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM bridge_messages WHERE state = 'pending' AND next_attempt_at <= now()",
+        )
+        .fetch_one(&state.pool)
+        .await?;
+        Ok::<_, sqlx::Error>((head, published, projected, deliveries_due))
     };
-    let Ok((head, published, projected)) = figures.await else {
+    let Ok((head, published, projected, deliveries_due)) = figures.await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
     let mut body = String::new();
@@ -110,5 +121,9 @@ async fn metrics(AxumState(state): AxumState<HealthState>) -> Response {
             head - position
         );
     }
+    let _ = writeln!(
+        body,
+        "# TYPE dropship_bridge_deliveries_due gauge\ndropship_bridge_deliveries_due {deliveries_due}"
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

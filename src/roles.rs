@@ -11,6 +11,7 @@ use api_core::{
     media::{LocalMedia, Media},
     tokens::TokenKeys,
 };
+use bridge_relay::RelayConfig;
 use command_api::{AttemptLimits, CommandState};
 use eventlog::{EventLog, GroupCommitConfig};
 use projections::{
@@ -41,6 +42,8 @@ pub enum Role {
     CommandApi,
     /// The read API: read models and the public storefront reads.
     QueryApi,
+    /// Signed deliveries of events to connected services and merchants' webhooks.
+    BridgeRelay,
 }
 
 impl Role {
@@ -49,6 +52,7 @@ impl Role {
         Role::Projector,
         Role::CommandApi,
         Role::QueryApi,
+        Role::BridgeRelay,
     ];
 }
 
@@ -129,6 +133,23 @@ impl Platform {
                         shutdown.clone(),
                     ));
                 }
+                Role::BridgeRelay => {
+                    if self.config.platform_webhook_secret_generated {
+                        warn!(
+                            "PLATFORM_WEBHOOK_SECRET is not set: services cannot verify X-Platform-Signature"
+                        );
+                    }
+                    tasks.spawn(bridge_relay::run_relay(
+                        self.pool.clone(),
+                        self.client.clone(),
+                        RelayConfig::new(
+                            self.config.names.clone(),
+                            self.config.platform_webhook_secret.expose().to_vec(),
+                            self.config.bridge.clone(),
+                        ),
+                        shutdown.clone(),
+                    ));
+                }
                 Role::CommandApi | Role::QueryApi => {}
             }
         }
@@ -176,6 +197,7 @@ impl Platform {
                 AttemptLimits::default(),
                 media.clone(),
             )
+            .with_address_policy(self.config.bridge.addresses.clone())
         });
         let query = if roles.contains(&Role::QueryApi) {
             let freshness = Freshness::start(

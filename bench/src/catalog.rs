@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
-    http::{load, register, start_server},
+    http::{BenchServer, load, register},
     scratch::{Scratch, settle},
 };
 
@@ -49,25 +49,9 @@ pub struct Options {
 }
 
 pub async fn run(options: Options) -> anyhow::Result<()> {
-    let server = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/dropship".into());
-    let nats_url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
-    let scratch = Scratch::create(&server).await?;
-    let names = eventlog::jetstream::StreamNames::new(
-        format!("BENCH_{}", Uuid::new_v4().simple()),
-        format!("bench_{}", Uuid::new_v4().simple()),
-    );
-    let (address, shutdown, serving) =
-        start_server(&scratch.url, &nats_url, &names, options.server_threads).await?;
-    let result = drive(&options, &address, &scratch).await;
-    shutdown.cancel();
-    let _ = serving.join();
-    if let Ok(client) = async_nats::connect(&nats_url).await {
-        let _ = async_nats::jetstream::new(client)
-            .delete_stream(&names.stream)
-            .await;
-    }
-    scratch.drop().await?;
+    let server = BenchServer::start(options.server_threads, &[]).await?;
+    let result = drive(&options, &server.address, &server.scratch).await;
+    server.stop().await?;
     result
 }
 

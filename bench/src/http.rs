@@ -43,44 +43,84 @@ pub struct Options {
 }
 
 pub async fn run(options: Options) -> anyhow::Result<()> {
-    let server = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/dropship".into());
-    let nats_url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
-    let scratch = Scratch::create(&server).await?;
-    let names = StreamNames::new(
-        format!("BENCH_{}", Uuid::new_v4().simple()),
-        format!("bench_{}", Uuid::new_v4().simple()),
-    );
-    let (address, shutdown, serving) =
-        start_server(&scratch.url, &nats_url, &names, options.server_threads).await?;
-    let result = drive(&options, &address, &scratch).await;
-    shutdown.cancel();
-    let _ = serving.join();
-    if let Ok(client) = async_nats::connect(&nats_url).await {
-        let _ = async_nats::jetstream::new(client)
-            .delete_stream(&names.stream)
-            .await;
-    }
-    scratch.drop().await?;
+    let server = BenchServer::start(options.server_threads, &[]).await?;
+    let result = drive(&options, &server.address, &server.scratch).await;
+    server.stop().await?;
     result
 }
 
-pub(crate) type Serving = std::thread::JoinHandle<()>;
+/// The platform (every role) on a runtime of its own threads, against a scratch
+/// database and a JetStream stream of its own that `stop` removes.
+pub(crate) struct BenchServer {
+    pub address: String,
+    pub scratch: Scratch,
+    names: StreamNames,
+    nats_url: String,
+    shutdown: CancellationToken,
+    serving: Serving,
+}
 
-pub(crate) async fn start_server(
+impl BenchServer {
+    /// `settings` are environment settings that override the platform's defaults.
+    pub(crate) async fn start(threads: usize, settings: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let server = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/dropship".into());
+        let nats_url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+        let scratch = Scratch::create(&server).await?;
+        let names = StreamNames::new(
+            format!("BENCH_{}", Uuid::new_v4().simple()),
+            format!("bench_{}", Uuid::new_v4().simple()),
+        );
+        let (address, shutdown, serving) =
+            start_server(&scratch.url, &nats_url, &names, threads, settings).await?;
+        Ok(Self {
+            address,
+            scratch,
+            names,
+            nats_url,
+            shutdown,
+            serving,
+        })
+    }
+
+    pub(crate) async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        let _ = self.serving.join();
+        if let Ok(client) = async_nats::connect(&self.nats_url).await {
+            let _ = async_nats::jetstream::new(client)
+                .delete_stream(&self.names.stream)
+                .await;
+        }
+        self.scratch.drop().await
+    }
+}
+
+type Serving = std::thread::JoinHandle<()>;
+
+async fn start_server(
     database_url: &str,
     nats_url: &str,
     names: &StreamNames,
     threads: usize,
+    settings: &[(&str, &str)],
 ) -> anyhow::Result<(String, CancellationToken, Serving)> {
     let (database_url, nats_url) = (database_url.to_owned(), nats_url.to_owned());
     let names = names.clone();
-    let config = Config::from_lookup(move |name| match name {
-        "DATABASE_URL" => Some(database_url.clone()),
-        "NATS_URL" => Some(nats_url.clone()),
-        "NATS_STREAM" => Some(names.stream.clone()),
-        "NATS_SUBJECT_PREFIX" => Some(names.subject_prefix.clone()),
-        _ => None,
+    let settings: Vec<(String, String)> = settings
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let config = Config::from_lookup(move |name| {
+        if let Some((_, value)) = settings.iter().find(|(key, _)| key == name) {
+            return Some(value.clone());
+        }
+        match name {
+            "DATABASE_URL" => Some(database_url.clone()),
+            "NATS_URL" => Some(nats_url.clone()),
+            "NATS_STREAM" => Some(names.stream.clone()),
+            "NATS_SUBJECT_PREFIX" => Some(names.subject_prefix.clone()),
+            _ => None,
+        }
     })?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)

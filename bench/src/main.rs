@@ -2,6 +2,7 @@
 //! `NATS_URL`. Each run works in a database and a JetStream stream of its own and
 //! removes them afterwards. Prints one JSON object per line.
 
+mod bridge;
 mod catalog;
 mod http;
 mod scratch;
@@ -28,6 +29,8 @@ enum Suite {
     Http(http::Options),
     /// The catalog: product creates, storefront lists and details, search over 100k.
     Catalog(catalog::Options),
+    /// The bridge relay: signed deliveries, logged, to receivers on loopback.
+    Bridge(bridge::Options),
 }
 
 #[tokio::main]
@@ -36,5 +39,6 @@ async fn main() -> anyhow::Result<()> {
         Suite::Spine(options) => spine::run(options).await,
         Suite::Http(options) => http::run(options).await,
         Suite::Catalog(options) => catalog::run(options).await,
+        Suite::Bridge(options) => bridge::run(options).await,
     }
 }

@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crate::{
     state::CommandState,
     stores::{StoreFold, slug::first_free_in},
-    write::{Idempotency, RecordedResponse, append_failed, metadata},
+    write::{Idempotency, RecordedResponse, WriteContext, append_failed, metadata},
 };
 
 /// Retries after a race lost without `If-Match` or a reservation taken meanwhile. Writers
@@ -47,6 +47,9 @@ pub(crate) trait Aggregate: Fold<State: Send + Sync + 'static> + 'static {
 
 /// Scopes of SKU reservations start with this, followed by the store id.
 pub(crate) const SKU_SCOPE_PREFIX: &str = "product.sku:";
+/// Scopes of service reservations (one integration per service and store) start with
+/// this, followed by the store id.
+pub(crate) const INTEGRATION_SCOPE_PREFIX: &str = "integration.service:";
 
 pub(crate) fn stream_id<A: Aggregate>(id: Uuid) -> String {
     format!("{}{id}", A::STREAM_PREFIX)
@@ -82,6 +85,38 @@ pub(crate) struct Write<'a> {
     pub idempotency: Option<&'a Idempotency>,
     /// A new aggregate: nothing to load, and the stream must not exist yet.
     pub creating: bool,
+    /// A secret shown in this answer only (as `data.secret`), and in its replays.
+    pub revealed: Option<&'a str>,
+}
+
+impl<'a> Write<'a> {
+    /// A write of `id` in `store_id` as `context` asks for it; `If-Match` applies to
+    /// changes, never to creations.
+    pub fn of(
+        context: &'a WriteContext,
+        idempotency: Option<&'a Idempotency>,
+        store_id: Uuid,
+        id: Uuid,
+        creating: bool,
+    ) -> Self {
+        Self {
+            principal: &context.principal,
+            store_id,
+            id,
+            if_match: if creating { None } else { context.if_match.0 },
+            idempotency,
+            creating,
+            revealed: None,
+        }
+    }
+
+    /// Shows `secret` as `data.secret` in this write's answer (and its replays).
+    pub fn revealing(self, secret: &'a str) -> Self {
+        Self {
+            revealed: Some(secret),
+            ..self
+        }
+    }
 }
 
 /// A write's answer and whether it is the replay of an earlier one.
@@ -169,7 +204,12 @@ pub(crate) async fn execute_plain<A: Aggregate>(
 }
 
 fn taken(key: &UniqueKey) -> ApiError {
-    if key.scope.starts_with(SKU_SCOPE_PREFIX) {
+    if key.scope.starts_with(INTEGRATION_SCOPE_PREFIX) {
+        ApiError::Conflict {
+            code: "already_connected",
+            message: format!("this store is already connected to {}", key.value),
+        }
+    } else if key.scope.starts_with(SKU_SCOPE_PREFIX) {
         ApiError::Conflict {
             code: "sku_taken",
             message: format!("SKU {} is used by another product of this store", key.value),
@@ -301,13 +341,20 @@ fn answer<A: Aggregate>(
     after: A::State,
 ) -> impl Fn(&Appended) -> RecordedResponse + Send + Sync + Clone + 'static {
     let (store_id, id, creating) = (write.store_id, write.id, write.creating);
+    let revealed = write.revealed.map(str::to_owned);
     let after = Arc::new(after);
-    move |appended| RecordedResponse {
-        status: if creating { 201 } else { 200 },
-        version: appended.version,
-        position: appended.last_position(),
-        location: creating.then(|| A::location(store_id, id)),
-        body: json!({ "data": A::view(id, &after, appended.version), "error": null }),
+    move |appended| {
+        let mut view = A::view(id, &after, appended.version);
+        if let (Some(secret), Some(fields)) = (&revealed, view.as_object_mut()) {
+            fields.insert("secret".into(), Value::String(secret.clone()));
+        }
+        RecordedResponse {
+            status: if creating { 201 } else { 200 },
+            version: appended.version,
+            position: appended.last_position(),
+            location: creating.then(|| A::location(store_id, id)),
+            body: json!({ "data": view, "error": null }),
+        }
     }
 }
 

@@ -6,6 +6,7 @@ mod api_keys;
 mod auth;
 mod catalog;
 mod fields;
+mod integrations;
 mod preconditions;
 mod state;
 mod stores;
@@ -23,4 +24,5 @@ pub fn routes() -> OpenApiRouter<CommandState> {
         .merge(api_keys::router())
         .merge(stores::router())
         .merge(catalog::router())
+        .merge(integrations::router())
 }

@@ -1,5 +1,6 @@
 use api_core::{auth::Authenticator, media::Media};
 use axum::extract::FromRef;
+use bridge_relay::AddressPolicy;
 use eventlog::EventLog;
 use sqlx::PgPool;
 
@@ -15,6 +16,7 @@ pub struct CommandState {
     pub(crate) attempt_limits: AttemptLimits,
     pub(crate) stream_locks: StreamLocks,
     pub(crate) media: Media,
+    pub(crate) addresses: AddressPolicy,
 }
 
 impl CommandState {
@@ -30,7 +32,19 @@ impl CommandState {
             attempt_limits,
             stream_locks: StreamLocks::default(),
             media,
+            addresses: AddressPolicy::default(),
         }
+    }
+
+    /// The addresses integrations may point at (`BRIDGE_ALLOWED_SUBNETS`), checked when a
+    /// URL names one outright.
+    pub fn with_address_policy(mut self, addresses: AddressPolicy) -> Self {
+        self.addresses = addresses;
+        self
+    }
+
+    pub(crate) fn addresses(&self) -> &AddressPolicy {
+        &self.addresses
     }
 
     pub(crate) fn pool(&self) -> &PgPool {

@@ -4,6 +4,7 @@
 //! command, so every rule is a plain function that tests call directly.
 
 pub mod catalog;
+pub mod integration;
 pub mod merchant;
 pub mod product;
 pub mod store;

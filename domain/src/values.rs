@@ -28,6 +28,8 @@ pub enum InvalidValue {
     Repeated(String),
     #[error("must have at most {max} entries")]
     TooMany { max: usize },
+    #[error("must be an event type (`product.created`), `aggregate.*` or `*`")]
+    NotAnEventType,
 }
 
 impl InvalidValue {
@@ -45,6 +47,7 @@ impl InvalidValue {
             Self::Whitespace => "invalid_characters",
             Self::Repeated(_) => "duplicate",
             Self::TooMany { .. } => "too_many",
+            Self::NotAnEventType => "invalid_event_type",
         }
     }
 }

@@ -19,7 +19,7 @@ pub use batch::{BEGIN_APPEND, KnownHeads, Reads, Written, write_batch};
 pub use committer::{EventLog, GroupCommitConfig};
 pub use hash::{ChainBreak, verify_stream};
 pub use publisher::{Publisher, PublisherConfig, load_checkpoint as publisher_checkpoint};
-pub use read::{head_position, read_after, read_stream, stream_position};
+pub use read::{head_position, read_after, read_event, read_stream, stream_position};
 pub use snapshot::{Fold, LoadError, Loaded, load};
 
 /// Every migration of the platform, embedded in the binary.

@@ -83,3 +83,13 @@ pub async fn head_position(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> 
         .fetch_one(db)
         .await
 }
+
+/// One event by its id, wherever it is in the log.
+pub async fn read_event(
+    db: impl PgExecutor<'_>,
+    event_id: uuid::Uuid,
+) -> Result<Option<RecordedEvent>, sqlx::Error> {
+    const SQL: &str = select_events!("WHERE event_id = $1");
+    let row = sqlx::query(SQL).bind(event_id).fetch_optional(db).await?;
+    row.as_ref().map(recorded_event).transpose()
+}

@@ -1,4 +1,5 @@
-//! The projector: a durable pull consumer per projection. Messages are taken in the
+//! The projector: a durable pull consumer per projection, after catching up from the
+//! log on start. Messages are taken in the
 //! chunks that are ready (so batches grow with the backlog), applied with the checkpoint
 //! in one transaction, then acknowledged; redelivered or duplicate events fall at or
 //! below the checkpoint and are skipped.
@@ -76,6 +77,7 @@ async fn consume<P: Projection>(
     shutdown: &CancellationToken,
 ) -> Result<(), BoxError> {
     ensure_checkpoint(pool, P::NAME).await?;
+    catch_up(pool, projection, config.batch_size).await?;
     let js = jetstream::new(client.clone());
     let stream = ensure_stream(&js, &config.names).await?;
     let name = config.names.consumer_name(P::NAME);
@@ -130,6 +132,28 @@ async fn consume<P: Projection>(
         if let Some(last) = messages.last() {
             last.ack().await?;
         }
+    }
+}
+
+/// Applies what the log holds above the checkpoint before consuming. After a crash the
+/// messages a dead consumer held unacknowledged come back only when their ack wait
+/// runs out; the log has them now.
+async fn catch_up<P: Projection>(
+    pool: &PgPool,
+    projection: &P,
+    batch_size: usize,
+) -> Result<(), sqlx::Error> {
+    let limit = i64::try_from(batch_size).unwrap_or(i64::MAX);
+    loop {
+        let mut tx = pool.begin().await?;
+        let checkpoint = lock_checkpoint(&mut tx, P::NAME).await?;
+        let events = read_after(&mut *tx, checkpoint, limit).await?;
+        let Some(last) = events.last().map(|event| event.position) else {
+            return Ok(());
+        };
+        projection.apply(&mut tx, Target::Live, &events).await?;
+        advance_checkpoint(&mut tx, P::NAME, last).await?;
+        tx.commit().await?;
     }
 }
 

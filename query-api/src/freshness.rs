@@ -73,6 +73,8 @@ pub struct Freshness {
 pub enum ReadModel {
     Stores,
     Catalog,
+    /// The relay's view of integrations (`bridge_endpoints`).
+    Bridge,
 }
 
 /// A storefront catalog page: which store, at which of its generations, which request.
@@ -86,6 +88,7 @@ pub struct CatalogPageKey {
 struct Inner {
     stores_checkpoint: watch::Sender<i64>,
     catalog_checkpoint: watch::Sender<i64>,
+    bridge_checkpoint: watch::Sender<i64>,
     public_stores: Cache<String, CachedPage>,
     /// The active store a storefront slug names right now (`None`: no such store).
     store_ids: Cache<String, Option<Uuid>>,
@@ -109,6 +112,7 @@ impl ReadModel {
         match self {
             Self::Stores => Stores::NAME,
             Self::Catalog => Catalog::NAME,
+            Self::Bridge => bridge_relay::NAME,
         }
     }
 }
@@ -128,10 +132,12 @@ impl Freshness {
         listener.listen(CATALOG_CHANGED_CHANNEL).await?;
         let stores_at = projections::checkpoint(&pool, Stores::NAME).await?;
         let catalog_at = projections::checkpoint(&pool, Catalog::NAME).await?;
+        let bridge_at = projections::checkpoint(&pool, bridge_relay::NAME).await?;
         let freshness = Self {
             inner: Arc::new(Inner {
                 stores_checkpoint: watch::Sender::new(stores_at),
                 catalog_checkpoint: watch::Sender::new(catalog_at),
+                bridge_checkpoint: watch::Sender::new(bridge_at),
                 public_stores: Cache::builder().max_capacity(PUBLIC_STORE_CAPACITY).build(),
                 store_ids: Cache::builder().max_capacity(PUBLIC_STORE_CAPACITY).build(),
                 catalog_pages: Cache::builder()
@@ -177,7 +183,7 @@ impl Freshness {
                 }
                 self.inner.catalog_pages.invalidate_all();
             }
-            for model in [ReadModel::Stores, ReadModel::Catalog] {
+            for model in [ReadModel::Stores, ReadModel::Catalog, ReadModel::Bridge] {
                 match projections::checkpoint(&pool, model.projection()).await {
                     Ok(position) => self.advance(model, position),
                     Err(error) => warn!(%error, ?model, "cannot read the checkpoint"),
@@ -190,6 +196,7 @@ impl Freshness {
         match model {
             ReadModel::Stores => &self.inner.stores_checkpoint,
             ReadModel::Catalog => &self.inner.catalog_checkpoint,
+            ReadModel::Bridge => &self.inner.bridge_checkpoint,
         }
     }
 
@@ -241,6 +248,8 @@ impl Freshness {
                 self.advance(ReadModel::Stores, position);
             } else if name == Catalog::NAME {
                 self.advance(ReadModel::Catalog, position);
+            } else if name == bridge_relay::NAME {
+                self.advance(ReadModel::Bridge, position);
             }
         }
     }

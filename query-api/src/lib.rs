@@ -2,6 +2,7 @@
 //! public storefront reads behind a cache that the projection invalidates, and
 //! read-your-writes through `X-Min-Position`.
 
+mod bridge;
 mod catalog;
 mod freshness;
 mod state;
@@ -17,4 +18,5 @@ pub fn routes() -> OpenApiRouter<QueryState> {
     OpenApiRouter::new()
         .merge(stores::router())
         .merge(catalog::router())
+        .merge(bridge::router())
 }

@@ -3,6 +3,7 @@
 //! into the domain's value objects and answers 422 for each field that does not parse.
 
 pub mod accounts;
+pub mod bridge;
 pub mod catalog;
 pub mod products;
 pub mod stores;

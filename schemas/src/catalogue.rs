@@ -9,6 +9,10 @@ use crate::{
         CollectionUpdated,
     },
     error::{DecodeError, EncodeError, decode_exact, encode},
+    integration::{
+        IntegrationConnected, IntegrationDeliveryExhausted, IntegrationDisabled,
+        IntegrationDisconnected, IntegrationEnabled, IntegrationSecretRotated, IntegrationUpdated,
+    },
     merchant::MerchantRegistered,
     product::{
         InventoryAdjusted, InventoryLowStock, ProductArchived, ProductCreated, ProductPublished,
@@ -46,6 +50,13 @@ macro_rules! catalogue {
             pub fn schema_version(&self) -> u16 {
                 match self {
                     $(Self::$variant(_) => $version,)*
+                }
+            }
+
+            /// The payload as JSON, as webhooks and integrators receive it.
+            pub fn to_json(&self) -> serde_json::Value {
+                match self {
+                    $(Self::$variant(payload) => serde_json::to_value(payload).unwrap_or_default(),)*
                 }
             }
 
@@ -101,6 +112,13 @@ catalogue! {
     CollectionCreated(CollectionCreated) = "collection.created" v 1;
     CollectionUpdated(CollectionUpdated) = "collection.updated" v 1;
     CollectionDeleted(CollectionDeleted) = "collection.deleted" v 1;
+    IntegrationConnected(IntegrationConnected) = "integration.connected" v 1;
+    IntegrationUpdated(IntegrationUpdated) = "integration.updated" v 1;
+    IntegrationEnabled(IntegrationEnabled) = "integration.enabled" v 1;
+    IntegrationDisabled(IntegrationDisabled) = "integration.disabled" v 1;
+    IntegrationSecretRotated(IntegrationSecretRotated) = "integration.secret_rotated" v 1;
+    IntegrationDisconnected(IntegrationDisconnected) = "integration.disconnected" v 1;
+    IntegrationDeliveryExhausted(IntegrationDeliveryExhausted) = "integration.delivery_exhausted" v 1;
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ pub mod catalog;
 mod catalogue;
 mod envelope;
 mod error;
+pub mod integration;
 pub mod merchant;
 pub mod product;
 pub mod store;

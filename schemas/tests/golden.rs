@@ -12,6 +12,10 @@ use schemas::{
         CategoryCreated, CategoryData, CategoryDeleted, CategoryUpdated, CollectionCreated,
         CollectionData, CollectionDeleted, CollectionUpdated,
     },
+    integration::{
+        IntegrationConnected, IntegrationData, IntegrationDeliveryExhausted, IntegrationDisabled,
+        IntegrationDisconnected, IntegrationEnabled, IntegrationSecretRotated, IntegrationUpdated,
+    },
     merchant::MerchantRegistered,
     product::{
         InventoryAdjusted, InventoryLowStock, Money, ProductArchived, ProductCreated, ProductData,
@@ -193,7 +197,50 @@ fn samples() -> Vec<Sample> {
             collection: collection(),
         })),
         current(Event::CollectionDeleted(CollectionDeleted {})),
+        current(Event::IntegrationConnected(IntegrationConnected {
+            integration: integration(),
+        })),
+        current(Event::IntegrationUpdated(IntegrationUpdated {
+            integration: integration(),
+            changed: vec!["endpoint_url".into()],
+        })),
+        current(Event::IntegrationEnabled(IntegrationEnabled {})),
+        current(Event::IntegrationDisabled(IntegrationDisabled {
+            reason: "gone".into(),
+        })),
+        current(Event::IntegrationSecretRotated(IntegrationSecretRotated {
+            secret_id: id(5),
+            previous_secret_id: id(4),
+            previous_valid_until: Utc
+                .with_ymd_and_hms(2026, 11, 23, 9, 0, 0)
+                .single()
+                .expect("a valid time"),
+        })),
+        current(Event::IntegrationDisconnected(IntegrationDisconnected {})),
+        current(Event::IntegrationDeliveryExhausted(
+            IntegrationDeliveryExhausted {
+                target: "rankpilot".into(),
+                event_id: id(6),
+                event_type: "product.created".into(),
+                resource_type: "product".into(),
+                resource_id: id(1).to_string(),
+                attempts: 8,
+                last_status_code: 503,
+                last_error: Some("service unavailable".into()),
+            },
+        )),
     ]
+}
+
+fn integration() -> IntegrationData {
+    IntegrationData {
+        store_id: owner(),
+        target: "rankpilot".into(),
+        endpoint_url: "https://hooks.rankpilot.example/dropship".into(),
+        event_types: vec!["product.created".into()],
+        description: Some("SEO".into()),
+        secret_id: id(4),
+    }
 }
 
 fn fixture_path(name: &str) -> PathBuf {

@@ -15,41 +15,72 @@ use uuid::Uuid;
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 pub const PASSWORD: &str = "correct horse battery";
 
+pub const PLATFORM_WEBHOOK_SECRET: &str = "platform-webhook-secret-for-tests-0123456789";
+
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub pool: PgPool,
     database: String,
     names: StreamNames,
+    overrides: Vec<(String, String)>,
     shutdown: CancellationToken,
     serving: Option<JoinHandle<std::io::Result<()>>>,
 }
 
+/// Every role, with the test settings.
 pub async fn spawn_app() -> TestApp {
-    let database = format!("dropship_api_{}", Uuid::new_v4().simple());
-    let names = isolated_names();
-    let url = database_url(&database);
-    let (stream, prefix) = (names.stream.clone(), names.subject_prefix.clone());
+    spawn_app_with(Role::ALL, &[]).await
+}
+
+/// The settings every test app runs with: its own database, stream and media folder,
+/// deliveries allowed to loopback (where the receivers are), and a compressed retry
+/// schedule; `overrides` win.
+fn config_for(database: &str, names: &StreamNames, overrides: &[(String, String)]) -> Config {
+    let url = database_url(database);
     let media_dir = std::env::temp_dir()
-        .join(&database)
+        .join(database)
         .to_string_lossy()
         .into_owned();
-    let config = Config::from_lookup(|name| match name {
-        "DATABASE_URL" => Some(url.clone()),
-        "NATS_URL" => Some(testkit::nats_url()),
-        "NATS_STREAM" => Some(stream.clone()),
-        "NATS_SUBJECT_PREFIX" => Some(prefix.clone()),
-        "JWT_SECRET" => Some(JWT_SECRET.to_owned()),
-        "READ_YOUR_WRITES_TIMEOUT_MS" => Some("2000".to_owned()),
-        "MEDIA_DIR" => Some(media_dir.clone()),
-        _ => None,
+    Config::from_lookup(|name| {
+        if let Some((_, value)) = overrides.iter().find(|(key, _)| key == name) {
+            return Some(value.clone());
+        }
+        match name {
+            "DATABASE_URL" => Some(url.clone()),
+            "NATS_URL" => Some(testkit::nats_url()),
+            "NATS_STREAM" => Some(names.stream.clone()),
+            "NATS_SUBJECT_PREFIX" => Some(names.subject_prefix.clone()),
+            "JWT_SECRET" => Some(JWT_SECRET.to_owned()),
+            "PLATFORM_WEBHOOK_SECRET" => Some(PLATFORM_WEBHOOK_SECRET.to_owned()),
+            "READ_YOUR_WRITES_TIMEOUT_MS" => Some("2000".to_owned()),
+            "MEDIA_DIR" => Some(media_dir.clone()),
+            "BRIDGE_ALLOWED_SUBNETS" => Some("127.0.0.0/8".to_owned()),
+            "BRIDGE_RETRY_SCHEDULE" => Some("0,0.2,0.2,0.2,0.2".to_owned()),
+            "BRIDGE_THROTTLE_WAIT_SECS" => Some("0.2".to_owned()),
+            "BRIDGE_CIRCUIT_COOLDOWN_SECS" => Some("0.5".to_owned()),
+            _ => None,
+        }
     })
-    .expect("test configuration is valid");
+    .expect("test configuration is valid")
+}
+
+/// The platform with `roles` only, and settings `overrides`.
+pub async fn spawn_app_with(roles: &[Role], overrides: &[(&str, &str)]) -> TestApp {
+    let database = format!("dropship_api_{}", Uuid::new_v4().simple());
+    let names = isolated_names();
+    let overrides: Vec<(String, String)> = overrides
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let config = config_for(&database, &names, &overrides);
     let platform = Platform::start(config).await.expect("the platform starts");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
     let address = format!("http://{}", listener.local_addr().expect("bound"));
     let shutdown = CancellationToken::new();
-    let serving = tokio::spawn(platform.serve(Role::ALL, listener, shutdown.clone()));
+    let (roles, shutdown_for_serve) = (roles.to_vec(), shutdown.clone());
+    let serving =
+        tokio::spawn(async move { platform.serve(&roles, listener, shutdown_for_serve).await });
     let pool = PgPoolOptions::new()
         .max_connections(4)
         .connect(&database_url(&database))
@@ -61,8 +92,69 @@ pub async fn spawn_app() -> TestApp {
         pool,
         database,
         names,
+        overrides,
         shutdown,
         serving: Some(serving),
+    }
+}
+
+/// A bridge relay running on a runtime of its own, so that a test can stop it dead.
+pub struct Relay {
+    kill: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Relay {
+    /// Drops its runtime at once: every task stops at its next await, nothing is
+    /// flushed, recorded or acknowledged (as when the process is killed).
+    pub fn kill(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some(kill) = self.kill.take() {
+            let _ = kill.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl TestApp {
+    /// Starts a `bridge-relay` role against this app's database and stream.
+    pub fn start_relay(&self) -> Relay {
+        let config = config_for(&self.database, &self.names, &self.overrides);
+        let (kill, killed) = std::sync::mpsc::channel::<()>();
+        let (started, ready) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.spawn(async move {
+                let platform = Platform::start(config).await.expect("the relay starts");
+                let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+                let _ = started.send(());
+                platform
+                    .serve(&[Role::BridgeRelay], listener, CancellationToken::new())
+                    .await
+            });
+            let _ = killed.recv();
+            runtime.shutdown_background();
+        });
+        ready.recv().expect("the relay started");
+        Relay {
+            kill: Some(kill),
+            thread: Some(thread),
+        }
     }
 }
 
@@ -383,4 +475,73 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/public/stores/{slug}/collections"),
     ("GET", "/api/v1/public/media/{store_id}/{file}"),
     ("GET", "/api/v1/openapi.json"),
+    ("POST", "/api/v1/stores/{store_id}/integrations"),
+    ("GET", "/api/v1/stores/{store_id}/integrations"),
+    (
+        "GET",
+        "/api/v1/stores/{store_id}/integrations/{integration_id}",
+    ),
+    (
+        "PATCH",
+        "/api/v1/stores/{store_id}/integrations/{integration_id}",
+    ),
+    (
+        "DELETE",
+        "/api/v1/stores/{store_id}/integrations/{integration_id}",
+    ),
+    (
+        "POST",
+        "/api/v1/stores/{store_id}/integrations/{integration_id}/rotate-secret",
+    ),
+    ("POST", "/api/v1/stores/{store_id}/webhooks"),
+    ("GET", "/api/v1/stores/{store_id}/webhooks"),
+    ("GET", "/api/v1/stores/{store_id}/webhooks/{webhook_id}"),
+    ("PATCH", "/api/v1/stores/{store_id}/webhooks/{webhook_id}"),
+    ("DELETE", "/api/v1/stores/{store_id}/webhooks/{webhook_id}"),
+    (
+        "POST",
+        "/api/v1/stores/{store_id}/webhooks/{webhook_id}/rotate-secret",
+    ),
+    ("GET", "/api/v1/bridge/activity"),
+    (
+        "GET",
+        "/api/v1/bridge/activity/{resource_type}/{resource_id}",
+    ),
+    ("GET", "/api/v1/bridge/service/{name}/activity"),
+    ("POST", "/api/v1/bridge/service/{name}/redeliver"),
+    ("GET", "/api/v1/bridge/summary"),
+    ("POST", "/api/v1/bridge/dispatch"),
 ];
+
+/// A service connected to `store_id` at `url`: its id, its secret and the write's position.
+pub async fn connect(
+    app: &TestApp,
+    merchant: &Merchant,
+    store_id: &str,
+    body: Value,
+) -> (String, String, i64) {
+    let path = format!("/api/v1/stores/{store_id}/integrations");
+    let written = app.write(merchant, Method::POST, &path, body).await;
+    assert_eq!(written.status, StatusCode::CREATED);
+    let secret = written.body["data"]["secret"]
+        .as_str()
+        .expect("the secret, once")
+        .to_owned();
+    (written.id(), secret, written.position.expect("a position"))
+}
+
+/// Waits (up to 20 s) until `query` returns true.
+pub async fn eventually<F, Fut>(what: &str, query: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !query().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}

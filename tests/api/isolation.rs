@@ -1,7 +1,10 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{ROUTES, error_code, json_of, spawn_app};
+use crate::{
+    helpers::{ROUTES, connect, error_code, json_of, spawn_app},
+    receiver::Receiver,
+};
 
 /// A body each route accepts, so that only ownership can fail the request.
 fn valid_body(method: &str, path: &str, product_id: &str) -> Option<Value> {
@@ -20,6 +23,15 @@ fn valid_body(method: &str, path: &str, product_id: &str) -> Option<Value> {
             json!({"variant_id": "00000000-0000-7000-8000-000000000000", "delta": -1, "reason": "theft"}),
         ),
         ("PATCH", None) if path == "/api/v1/stores/{store_id}" => Some(json!({"name": "Hijacked"})),
+        ("POST", None) if path.ends_with("/integrations") => {
+            Some(json!({"service": "shopchat", "endpoint_url": "http://127.0.0.1:9/stolen"}))
+        }
+        ("POST", None) if path.ends_with("/webhooks") => {
+            Some(json!({"endpoint_url": "http://127.0.0.1:9/stolen", "event_types": ["*"]}))
+        }
+        ("PATCH", None) if path.contains("/integrations/") || path.contains("/webhooks/") => {
+            Some(json!({"description": "Hijacked"}))
+        }
         ("POST" | "PATCH", None)
             if path.contains("/categories") || path.contains("/collections") =>
         {
@@ -68,7 +80,23 @@ async fn another_merchants_store_and_keys_are_404_on_every_route() {
             json!({"name": "Secret"}),
         )
         .await;
-    let last_position = collection.position.unwrap();
+    let receiver = Receiver::start().await;
+    let (integration_id, _, _) = connect(
+        &app,
+        &owner,
+        &store_id,
+        json!({"service": "rankpilot", "endpoint_url": receiver.url("rp")}),
+    )
+    .await;
+    let webhook = app
+        .write(
+            &owner,
+            Method::POST,
+            &format!("/api/v1/stores/{store_id}/webhooks"),
+            json!({"endpoint_url": receiver.url("hook"), "event_types": ["product.*"]}),
+        )
+        .await;
+    let last_position = webhook.position.unwrap();
     let scoped: Vec<_> = ROUTES
         .iter()
         .filter(|(_, path)| {
@@ -84,7 +112,9 @@ async fn another_merchants_store_and_keys_are_404_on_every_route() {
             .replace("{product_id}", &product.id())
             .replace("{variant_id}", &variant_id)
             .replace("{category_id}", &category.id())
-            .replace("{collection_id}", &collection.id());
+            .replace("{collection_id}", &collection.id())
+            .replace("{integration_id}", &integration_id)
+            .replace("{webhook_id}", &webhook.id());
         for credential in ["bearer", "api key"] {
             let mut request = app.request(Method::from_bytes(method.as_bytes()).unwrap(), &path);
             request = match credential {
@@ -131,6 +161,23 @@ async fn another_merchants_store_and_keys_are_404_on_every_route() {
             .await,
         1
     );
+    assert_eq!(
+        app.events_in(&format!("integration-{integration_id}"))
+            .await,
+        1
+    );
+    assert_eq!(
+        app.events_in(&format!("integration-{}", webhook.id()))
+            .await,
+        1
+    );
+    let integrations: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE event_type = 'integration.connected'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(integrations, 2, "the intruder connected nothing anywhere");
     let products: i64 =
         sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'product.created'")
             .fetch_one(&app.pool)

@@ -5,13 +5,16 @@
 
 mod accounts;
 mod api_keys;
+mod bridge;
 mod catalog;
 mod envelope;
 mod export;
 mod helpers;
+mod integrations;
 mod isolation;
 mod media;
 mod openapi;
 mod products;
+mod receiver;
 mod storefront;
 mod stores;

@@ -158,6 +158,7 @@ pub(super) async fn bulk_products(
                     if_match: None,
                     idempotency: idempotency.as_ref(),
                     creating: false,
+                    revealed: None,
                 };
                 let outcome =
                     execute_plain::<ProductFold>(state, &write, |_| Ok(command.clone())).await;

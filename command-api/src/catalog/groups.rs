@@ -60,23 +60,6 @@ async fn parent(
     }
 }
 
-fn write<'a>(
-    context: &'a WriteContext,
-    idempotency: Option<&'a crate::write::Idempotency>,
-    store_id: Uuid,
-    id: Uuid,
-    creating: bool,
-) -> Write<'a> {
-    Write {
-        principal: &context.principal,
-        store_id,
-        id,
-        if_match: if creating { None } else { context.if_match.0 },
-        idempotency,
-        creating,
-    }
-}
-
 /// Create a category, optionally under a top-level parent.
 #[utoipa::path(
     post, path = "/api/v1/stores/{store_id}/categories", tag = "catalog",
@@ -103,7 +86,7 @@ pub(super) async fn create_category(
     let scope = category_slug_scope(store_id);
     execute_with_slug::<CategoryFold>(
         &state,
-        &write(&context, idempotency.as_ref(), store_id, category_id, true),
+        &Write::of(&context, idempotency.as_ref(), store_id, category_id, true),
         &scope,
         Some(&name),
         |_, free| {
@@ -153,7 +136,7 @@ pub(super) async fn update_category(
     let scope = category_slug_scope(store_id);
     execute_with_slug::<CategoryFold>(
         &state,
-        &write(&context, idempotency.as_ref(), store_id, category_id, false),
+        &Write::of(&context, idempotency.as_ref(), store_id, category_id, false),
         &scope,
         changes.name.as_ref(),
         |current: &Category, free| {
@@ -192,7 +175,7 @@ pub(super) async fn delete_category(
     let idempotency = context.idempotency(&[]);
     execute_plain::<CategoryFold>(
         &state,
-        &write(&context, idempotency.as_ref(), store_id, category_id, false),
+        &Write::of(&context, idempotency.as_ref(), store_id, category_id, false),
         |_| {
             Ok(IdentifiedCategoryCommand {
                 category_id,
@@ -234,7 +217,7 @@ pub(super) async fn create_collection(
     let scope = collection_slug_scope(store_id);
     execute_with_slug::<CollectionFold>(
         &state,
-        &write(
+        &Write::of(
             &context,
             idempotency.as_ref(),
             store_id,
@@ -291,7 +274,7 @@ pub(super) async fn update_collection(
     let scope = collection_slug_scope(store_id);
     execute_with_slug::<CollectionFold>(
         &state,
-        &write(
+        &Write::of(
             &context,
             idempotency.as_ref(),
             store_id,
@@ -332,7 +315,7 @@ pub(super) async fn delete_collection(
     let idempotency = context.idempotency(&[]);
     execute_plain::<CollectionFold>(
         &state,
-        &write(
+        &Write::of(
             &context,
             idempotency.as_ref(),
             store_id,

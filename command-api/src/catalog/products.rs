@@ -52,14 +52,7 @@ pub(crate) async fn change_product(
     let store = owned_store(state, &context.principal, store_id).await?;
     let command = command(&store)?;
     let idempotency = context.idempotency(body);
-    let write = Write {
-        principal: &context.principal,
-        store_id,
-        id: product_id,
-        if_match: context.if_match.0,
-        idempotency: idempotency.as_ref(),
-        creating: false,
-    };
+    let write = Write::of(context, idempotency.as_ref(), store_id, product_id, false);
     execute_plain::<ProductFold>(state, &write, |_| Ok(command.clone())).await
 }
 
@@ -114,14 +107,13 @@ pub(super) async fn create_product(
         variants: new.variants,
     };
     let idempotency = context.idempotency(&body.raw);
-    let write = Write {
-        principal: &context.principal,
+    let write = Write::of(
+        &context,
+        idempotency.as_ref(),
         store_id,
-        id: Uuid::now_v7(),
-        if_match: None,
-        idempotency: idempotency.as_ref(),
-        creating: true,
-    };
+        Uuid::now_v7(),
+        true,
+    );
     let scope = product_slug_scope(store_id);
     execute_with_slug::<ProductFold>(&state, &write, &scope, Some(&base.title), |_, free| {
         let mut create = base.clone();
@@ -166,14 +158,7 @@ pub(super) async fn update_product(
         .await?;
     }
     let idempotency = context.idempotency(&body.raw);
-    let write = Write {
-        principal: &context.principal,
-        store_id,
-        id: product_id,
-        if_match: context.if_match.0,
-        idempotency: idempotency.as_ref(),
-        creating: false,
-    };
+    let write = Write::of(&context, idempotency.as_ref(), store_id, product_id, false);
     let scope = product_slug_scope(store_id);
     execute_with_slug::<ProductFold>(
         &state,

@@ -9,6 +9,8 @@ mod products;
 mod public;
 mod rows;
 
+pub(crate) use products::require_own_store;
+
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::state::QueryState;

@@ -1,0 +1,361 @@
+//! `bench bridge`: events appended to the log of one store are routed by the relay and
+//! delivered, signed, to receivers on loopback in this process; a delivery counts once
+//! its attempt is in `bridge_deliveries`. Latency is event commit (`recorded_at`) to the
+//! receiver holding the request.
+//! - `burst_1` / `burst_8`: as many events as fast as the log takes them, to one service
+//!   or to eight endpoints (the six services `product.created` routes to and two
+//!   merchant webhooks): logged deliveries per second.
+//! - `paced_1` / `paced_8`: a steady event rate (1,000/s by default): latency under it.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{Router, body::Bytes, extract::State, routing::post, serve::ListenerExt};
+use chrono::{DateTime, Utc};
+use eventlog::{AppendRequest, EventLog, ExpectedVersion, GroupCommitConfig, NewEvent};
+use schemas::{
+    Event,
+    product::{Money, ProductCreated, ProductData},
+};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::{
+    http::BenchServer,
+    scratch::{Scratch, settle},
+};
+
+#[derive(Debug, clap::Args)]
+pub struct Options {
+    /// Events of each burst.
+    #[arg(long, default_value_t = 20_000)]
+    burst_events: u64,
+    /// Event rate of the paced runs, per second.
+    #[arg(long, default_value_t = 1_000)]
+    rate: u64,
+    /// Seconds each paced run lasts.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Endpoints per event in each run: 1 (one service) and 8.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 8])]
+    endpoints: Vec<usize>,
+    /// Server worker threads.
+    #[arg(long, default_value_t = 2)]
+    server_threads: usize,
+}
+
+/// The relay's limits per endpoint are lifted so one endpoint can take the whole load.
+const SETTINGS: &[(&str, &str)] = &[
+    ("BRIDGE_ALLOWED_SUBNETS", "127.0.0.0/8"),
+    ("BRIDGE_ENDPOINT_RATE", "1000000"),
+    ("BRIDGE_ENDPOINT_CONCURRENCY", "64"),
+    (
+        "PLATFORM_WEBHOOK_SECRET",
+        "bench-platform-webhook-secret-0123456789",
+    ),
+];
+
+pub async fn run(options: Options) -> anyhow::Result<()> {
+    for &endpoints in &options.endpoints {
+        let server = BenchServer::start(options.server_threads, SETTINGS).await?;
+        let result = drive(&options, &server.address, &server.scratch, endpoints).await;
+        server.stop().await?;
+        result?;
+    }
+    Ok(())
+}
+
+/// What the receivers saw: one latency per delivery.
+#[derive(Default)]
+struct Seen {
+    latencies_us: Mutex<Vec<u32>>,
+}
+
+async fn receive(State(seen): State<Arc<Seen>>, body: Bytes) -> &'static str {
+    #[derive(serde::Deserialize)]
+    struct Stamp {
+        timestamp: DateTime<Utc>,
+    }
+    if let Ok(stamp) = serde_json::from_slice::<Stamp>(&body) {
+        let latency = (Utc::now() - stamp.timestamp)
+            .num_microseconds()
+            .unwrap_or(0);
+        if let Ok(mut latencies) = seen.latencies_us.lock() {
+            latencies.push(u32::try_from(latency.max(0)).unwrap_or(u32::MAX));
+        }
+    }
+    "ok"
+}
+
+/// Receivers on a thread of their own, as the services run elsewhere.
+fn start_receivers(seen: Arc<Seen>) -> anyhow::Result<String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let address = format!("http://{}", listener.local_addr()?);
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        if let Ok(runtime) = runtime {
+            runtime.block_on(async move {
+                let app = Router::new().fallback(post(receive)).with_state(seen);
+                if let Ok(listener) = tokio::net::TcpListener::from_std(listener) {
+                    let listener = listener.tap_io(|tcp| {
+                        let _ = tcp.set_nodelay(true);
+                    });
+                    let _ = axum::serve(listener, app).await;
+                }
+            });
+        }
+    });
+    Ok(address)
+}
+
+async fn drive(
+    options: &Options,
+    address: &str,
+    scratch: &Scratch,
+    endpoints: usize,
+) -> anyhow::Result<()> {
+    let seen = Arc::new(Seen::default());
+    let receivers = start_receivers(seen.clone())?;
+    let client = reqwest::Client::new();
+    let token = register(&client, address).await?;
+    let store: Value = client
+        .post(format!("{address}/api/v1/stores"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "Bridge Bench", "niche": "bench"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let store_id: Uuid = store["data"]["id"].as_str().unwrap_or_default().parse()?;
+    let services = [
+        "shopchat",
+        "contentforge",
+        "rankpilot",
+        "trendscout",
+        "postpilot",
+        "adscale",
+    ];
+    for (n, service) in services.iter().take(endpoints.min(6)).enumerate() {
+        let body = json!({"service": service, "endpoint_url": format!("{receivers}/{service}")});
+        connect(&client, address, &token, store_id, "integrations", body, n).await?;
+    }
+    for n in 6..endpoints {
+        let body =
+            json!({"endpoint_url": format!("{receivers}/hook{n}"), "event_types": ["product.*"]});
+        connect(&client, address, &token, store_id, "webhooks", body, n).await?;
+    }
+    let pool = PgPool::connect(&scratch.url).await?;
+    wait_for_deliveries(&pool, endpoints as i64).await?;
+    settle(&pool).await;
+    let log = EventLog::start(pool.clone(), GroupCommitConfig::default());
+
+    seen.latencies_us.lock().map(|mut l| l.clear()).ok();
+    let logged_before = logged(&pool).await?;
+    let started = Instant::now();
+    let appends = (0..64u64).map(|lane| {
+        let log = log.clone();
+        let count = options.burst_events / 64;
+        tokio::spawn(async move {
+            for _ in 0..count {
+                append_product(&log, store_id, lane).await?;
+            }
+            Ok::<_, anyhow::Error>(())
+        })
+    });
+    for append in futures::future::join_all(appends).await {
+        append??;
+    }
+    let deliveries = (options.burst_events / 64 * 64) as i64 * endpoints as i64;
+    wait_for_receipts(&seen, deliveries).await;
+    wait_for_deliveries(&pool, logged_before + deliveries).await?;
+    report(
+        &format!("burst_{endpoints}"),
+        endpoints,
+        deliveries,
+        started.elapsed(),
+        &seen,
+    );
+
+    settle(&pool).await;
+    seen.latencies_us.lock().map(|mut l| l.clear()).ok();
+    let logged_before = logged(&pool).await?;
+    let total = options.rate * options.seconds;
+    let started = Instant::now();
+    let interval = Duration::from_secs_f64(1.0 / options.rate as f64);
+    let mut appends = Vec::with_capacity(total as usize);
+    for n in 0..total {
+        tokio::time::sleep_until((started + interval.mul_f64(n as f64)).into()).await;
+        let log = log.clone();
+        appends.push(tokio::spawn(async move {
+            append_product(&log, store_id, n).await
+        }));
+    }
+    for append in appends {
+        append.await??;
+    }
+    let deliveries = total as i64 * endpoints as i64;
+    wait_for_receipts(&seen, deliveries).await;
+    wait_for_deliveries(&pool, logged_before + deliveries).await?;
+    report(
+        &format!("paced_{endpoints}"),
+        endpoints,
+        deliveries,
+        started.elapsed(),
+        &seen,
+    );
+    Ok(())
+}
+
+fn report(workload: &str, endpoints: usize, deliveries: i64, elapsed: Duration, seen: &Seen) {
+    let mut latencies = seen
+        .latencies_us
+        .lock()
+        .map(|l| l.clone())
+        .unwrap_or_default();
+    latencies.sort_unstable();
+    let percentile = |p: f64| {
+        if latencies.is_empty() {
+            return 0.0;
+        }
+        let index = ((latencies.len() as f64 - 1.0) * p).round() as usize;
+        f64::from(latencies[index]) / 1000.0
+    };
+    println!(
+        "{}",
+        json!({
+            "workload": workload,
+            "endpoints": endpoints,
+            "deliveries_logged": deliveries,
+            "seconds": (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+            "logged_deliveries_per_s": (deliveries as f64 / elapsed.as_secs_f64()).round(),
+            "received": latencies.len(),
+            "event_to_delivery_p50_ms": percentile(0.50),
+            "event_to_delivery_p99_ms": percentile(0.99),
+            "event_to_delivery_max_ms": percentile(1.0),
+        })
+    );
+}
+
+async fn register(client: &reqwest::Client, address: &str) -> anyhow::Result<String> {
+    let body: Value = client
+        .post(format!("{address}/api/v1/auth/register"))
+        .json(&json!({"email": format!("bench-{}@example.com", Uuid::new_v4().simple()), "password": "bench password 1"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    body["data"]["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("registration failed: {body}"))
+}
+
+async fn connect(
+    client: &reqwest::Client,
+    address: &str,
+    token: &str,
+    store_id: Uuid,
+    kind: &str,
+    body: Value,
+    n: usize,
+) -> anyhow::Result<()> {
+    let response = client
+        .post(format!("{address}/api/v1/stores/{store_id}/{kind}"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "connecting endpoint {n}: {}",
+        response.text().await?
+    );
+    Ok(())
+}
+
+async fn append_product(log: &EventLog, store_id: Uuid, n: u64) -> anyhow::Result<()> {
+    let product = ProductData {
+        store_id,
+        title: format!("Bench product {n}"),
+        slug: format!("bench-product-{}", Uuid::new_v4().simple()),
+        description: Some("A product of the bridge benchmark.".into()),
+        price: Money {
+            amount: 1999,
+            currency: "USD".into(),
+        },
+        compare_at_price: None,
+        cost: None,
+        images: Vec::new(),
+        status: "active".into(),
+        seo_title: None,
+        seo_description: None,
+        tags: vec!["bench".into()],
+        category_ids: Vec::new(),
+        variants: Vec::new(),
+    };
+    let request = AppendRequest::new(
+        format!("product-{}", Uuid::now_v7()),
+        ExpectedVersion::NoStream,
+        vec![NewEvent::new(Event::ProductCreated(ProductCreated {
+            product,
+        }))],
+    )
+    .in_store(store_id);
+    log.append(request).await?;
+    Ok(())
+}
+
+async fn logged(pool: &PgPool) -> anyhow::Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM bridge_deliveries WHERE success")
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+/// Watches the receivers first: counting the log while it grows would load the
+/// database being measured.
+async fn wait_for_receipts(seen: &Seen, count: i64) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let received = seen
+            .latencies_us
+            .lock()
+            .map(|l| l.len())
+            .unwrap_or_default();
+        if received as i64 >= count || Instant::now() > deadline {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn wait_for_deliveries(pool: &PgPool, count: i64) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while logged(pool).await? < count {
+        if Instant::now() > deadline {
+            let failures: Vec<(String, i32, Option<String>, i64)> = sqlx::query_as(
+                "SELECT service, status_code, error, count(*) FROM bridge_deliveries \
+                 WHERE NOT success GROUP BY 1, 2, 3 ORDER BY 4 DESC LIMIT 10",
+            )
+            .fetch_all(pool)
+            .await?;
+            let states: Vec<(String, i64, Option<DateTime<Utc>>)> = sqlx::query_as(
+                "SELECT state, count(*), min(next_attempt_at) FROM bridge_messages GROUP BY 1",
+            )
+            .fetch_all(pool)
+            .await?;
+            anyhow::bail!(
+                "deliveries stalled below {count}; failed attempts: {failures:?}; deliveries: {states:?}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}

@@ -1,0 +1,225 @@
+//! One attempt: the signed POST, its timing, and what its answer means.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use chrono::{DateTime, Utc};
+use reqwest::{
+    StatusCode,
+    header::{CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER},
+};
+use uuid::Uuid;
+
+use crate::{
+    address::AddressPolicy,
+    schedule::{FailureKind, parse_retry_after},
+    signing::{platform_signature, standard_signature},
+};
+
+/// How much of a response body the log keeps.
+const EXCERPT_BYTES: usize = 1024;
+const ERROR_CHARS: usize = 500;
+
+/// A delivery taken from the queue for one attempt.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: i64,
+    pub claim: Uuid,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub endpoint_id: Uuid,
+    pub trigger: String,
+    pub body: String,
+    /// This attempt's number, from 1.
+    pub attempt: i32,
+    pub max_attempts: i32,
+}
+
+/// Where and how to send it, as the endpoint stands now.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    pub url: String,
+    pub is_service: bool,
+    /// Keys of the current secret and, during a rotation, the previous one.
+    pub keys: Vec<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Delivered,
+    Failed(FailureKind),
+    /// 410: the endpoint is gone and its integration is disabled.
+    Gone,
+}
+
+#[derive(Debug, Clone)]
+pub struct AttemptResult {
+    pub status_code: i32,
+    pub latency_ms: i32,
+    pub excerpt: Option<String>,
+    pub error: Option<String>,
+    pub verdict: Verdict,
+    pub retry_after: Option<Duration>,
+    pub attempted_at: DateTime<Utc>,
+}
+
+pub struct Sender<'a> {
+    pub client: &'a reqwest::Client,
+    pub addresses: &'a AddressPolicy,
+    pub platform_secret: &'a [u8],
+    pub timeout: Duration,
+}
+
+impl Sender<'_> {
+    pub async fn attempt(&self, message: &Claimed, destination: &Destination) -> AttemptResult {
+        let attempted_at = Utc::now();
+        let started = Instant::now();
+        let failed = |error: String, kind: FailureKind| AttemptResult {
+            status_code: 0,
+            latency_ms: elapsed_ms(started),
+            excerpt: None,
+            error: Some(truncated(&error, ERROR_CHARS)),
+            verdict: Verdict::Failed(kind),
+            retry_after: None,
+            attempted_at,
+        };
+        let url = match reqwest::Url::parse(&destination.url) {
+            Ok(url) => url,
+            Err(e) => return failed(format!("invalid endpoint URL: {e}"), FailureKind::Other),
+        };
+        if let Some(refusal) = self.refusal(&url) {
+            return failed(refusal, FailureKind::Other);
+        }
+        let request = self
+            .client
+            .post(url)
+            .timeout(self.timeout)
+            .headers(self.headers(message, destination, attempted_at.timestamp()))
+            .body(message.body.clone());
+        let mut response = match request.send().await {
+            Ok(response) => response,
+            Err(error) if error.is_timeout() => {
+                return failed(
+                    format!("no answer within {} s", self.timeout.as_secs_f64()),
+                    FailureKind::Throttled,
+                );
+            }
+            Err(error) => return failed(error_chain(&error), FailureKind::Other),
+        };
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut excerpt = Vec::new();
+        while excerpt.len() < EXCERPT_BYTES {
+            match response.chunk().await {
+                Ok(Some(chunk)) => excerpt.extend_from_slice(&chunk),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        excerpt.truncate(EXCERPT_BYTES);
+        let (verdict, error) = judge(status, location);
+        AttemptResult {
+            status_code: i32::from(status.as_u16()),
+            latency_ms: elapsed_ms(started),
+            excerpt: (!excerpt.is_empty()).then(|| String::from_utf8_lossy(&excerpt).into_owned()),
+            error,
+            verdict,
+            retry_after,
+            attempted_at,
+        }
+    }
+
+    /// A URL naming an address outright is checked here: the resolver never sees it.
+    fn refusal(&self, url: &reqwest::Url) -> Option<String> {
+        match url.host()? {
+            url::Host::Ipv4(ip) => self.addresses.refusal(ip.into()),
+            url::Host::Ipv6(ip) => self.addresses.refusal(ip.into()),
+            url::Host::Domain(_) => None,
+        }
+    }
+
+    fn headers(&self, message: &Claimed, destination: &Destination, timestamp: i64) -> HeaderMap {
+        let body = message.body.as_bytes();
+        let webhook_id = message.event_id.to_string();
+        let signatures: Vec<String> = destination
+            .keys
+            .iter()
+            .map(|key| standard_signature(key, &webhook_id, timestamp, body))
+            .collect();
+        let mut headers = HeaderMap::new();
+        let mut put = |name: &'static str, value: String| {
+            if let Ok(value) = HeaderValue::try_from(value) {
+                headers.insert(name, value);
+            }
+        };
+        put("webhook-id", webhook_id.clone());
+        put("webhook-timestamp", timestamp.to_string());
+        put("webhook-signature", signatures.join(" "));
+        put("x-platform-event", message.event_type.clone());
+        put("x-platform-event-id", webhook_id);
+        if destination.is_service {
+            put(
+                "x-platform-signature",
+                platform_signature(self.platform_secret, body),
+            );
+        }
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers
+    }
+}
+
+fn judge(status: StatusCode, location: Option<String>) -> (Verdict, Option<String>) {
+    if status.is_success() {
+        return (Verdict::Delivered, None);
+    }
+    if status == StatusCode::GONE {
+        return (
+            Verdict::Gone,
+            Some("410 Gone: the integration is disabled".into()),
+        );
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return (
+            Verdict::Failed(FailureKind::Throttled),
+            Some("429 Too Many Requests".into()),
+        );
+    }
+    let error = if status.is_redirection() {
+        format!(
+            "redirect to {} not followed",
+            location.unwrap_or_else(|| "nowhere".into())
+        )
+    } else {
+        format!("HTTP {status}")
+    };
+    (Verdict::Failed(FailureKind::Other), Some(error))
+}
+
+fn elapsed_ms(started: Instant) -> i32 {
+    i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX)
+}
+
+fn truncated(text: &str, max_chars: usize) -> String {
+    text.chars().take(max_chars).collect()
+}
+
+/// The error and its causes: the outermost alone says only "error sending request".
+fn error_chain(error: &reqwest::Error) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}

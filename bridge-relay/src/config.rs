@@ -1,0 +1,114 @@
+use std::time::Duration;
+
+use eventlog::jetstream::StreamNames;
+
+use crate::address::AddressPolicy;
+
+/// How deliveries are made, as operators tune them (`BRIDGE_*`); the defaults are
+/// DESIGN §5's.
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    /// The wait before each attempt: the first is normally 0 (at once).
+    pub retry_schedule: Vec<Duration>,
+    /// Private, loopback and link-local ranges deliveries may reach anyway.
+    pub addresses: AddressPolicy,
+    /// A timeout or a 429 waits at least this long before the next attempt.
+    pub throttle_wait: Duration,
+    pub timeout: Duration,
+    /// Deliveries sending to one endpoint at once.
+    pub endpoint_concurrency: usize,
+    /// Deliveries per second to one endpoint (token bucket; bursts up to one second's worth).
+    pub endpoint_rate: f64,
+    /// How long an opened circuit waits before its first probe; doubles while probes fail.
+    pub circuit_cooldown: Duration,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        Self {
+            retry_schedule: [0, 5, 300, 1800, 7200, 18000, 36000, 36000]
+                .into_iter()
+                .map(Duration::from_secs)
+                .collect(),
+            addresses: AddressPolicy::default(),
+            throttle_wait: Duration::from_secs(60),
+            timeout: Duration::from_secs(15),
+            endpoint_concurrency: 32,
+            endpoint_rate: 100.0,
+            circuit_cooldown: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Everything the relay runs with.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    pub names: StreamNames,
+    /// Signs `X-Platform-Signature` (hex HMAC of the body) for the platform's services.
+    pub platform_secret: Vec<u8>,
+    pub delivery: DeliverySettings,
+    /// Consecutive failures that open an endpoint's circuit.
+    pub circuit_failures: u32,
+    /// Deliveries in flight in this process.
+    pub max_in_flight: usize,
+}
+
+impl RelayConfig {
+    pub fn new(names: StreamNames, platform_secret: Vec<u8>, delivery: DeliverySettings) -> Self {
+        Self {
+            names,
+            platform_secret,
+            delivery,
+            circuit_failures: 5,
+            max_in_flight: 1024,
+        }
+    }
+
+    /// How long a claimed delivery is ours before a sweeper may take it back: a wait for
+    /// its endpoint's slot (at most one attempt), the attempt, and room to record it.
+    pub(crate) fn lease(&self) -> Duration {
+        self.delivery.timeout * 2 + Duration::from_secs(5)
+    }
+
+    pub(crate) fn max_attempts(&self) -> i32 {
+        i32::try_from(self.delivery.retry_schedule.len()).unwrap_or(i32::MAX)
+    }
+}
+
+/// Parses `BRIDGE_RETRY_SCHEDULE`: comma-separated seconds (decimals allowed).
+pub fn parse_schedule(raw: &str) -> Result<Vec<Duration>, String> {
+    let delays = raw
+        .split(',')
+        .map(|part| {
+            part.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 7.0 * 86_400.0)
+                .map(Duration::from_secs_f64)
+                .ok_or_else(|| format!("`{}` is not a number of seconds", part.trim()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if delays.is_empty() || delays.len() > 50 {
+        return Err("needs 1 to 50 delays".into());
+    }
+    Ok(delays)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_schedule_is_seconds_separated_by_commas() {
+        assert_eq!(
+            parse_schedule("0, 0.5,2"),
+            Ok(vec![
+                Duration::ZERO,
+                Duration::from_millis(500),
+                Duration::from_secs(2)
+            ])
+        );
+        assert!(parse_schedule("0,soon").is_err());
+        assert!(parse_schedule("-1").is_err());
+    }
+}

@@ -1,0 +1,258 @@
+//! The delivery loop: claims due deliveries from the queue (`FOR UPDATE SKIP LOCKED`,
+//! skipping endpoints whose circuit is open and taking no more per endpoint than it has
+//! free slots), admits each through its endpoint's guards, and sends every admitted one
+//! on a task of its own, so a slow or dead endpoint only ever holds its own slots.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use rand::Rng;
+use sqlx::{PgPool, Row};
+use tokio::{
+    sync::{Notify, Semaphore, mpsc},
+    task::JoinSet,
+};
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+use uuid::Uuid;
+
+use crate::{
+    attempt::{Claimed, Destination, Sender, Verdict},
+    config::RelayConfig,
+    guards::{Admission, Capacity, Guards},
+    record::Outcome,
+    schedule::{FailureKind, Retry},
+    signing::secret_key,
+};
+
+/// The most deliveries claimed by one statement.
+const CLAIM_BATCH: usize = 512;
+/// How often the queue is looked at without being told (retries falling due).
+const POLL: Duration = Duration::from_millis(200);
+/// After an attempt finishes, how long and for how many more the loop waits before
+/// claiming again.
+const REFILL_WAIT: Duration = Duration::from_millis(2);
+const REFILL_BATCH: usize = 32;
+
+pub struct Dispatcher {
+    pub pool: PgPool,
+    pub client: reqwest::Client,
+    pub config: Arc<RelayConfig>,
+    pub guards: Arc<Guards>,
+    pub outcomes: mpsc::Sender<Outcome>,
+    pub ready: Arc<Notify>,
+}
+
+impl Dispatcher {
+    pub async fn run(self, shutdown: CancellationToken) {
+        let slots = Arc::new(Semaphore::new(self.config.max_in_flight));
+        let this = Arc::new(self);
+        let mut tasks = JoinSet::new();
+        while !shutdown.is_cancelled() {
+            while tasks.try_join_next().is_some() {}
+            let free = slots.available_permits().min(CLAIM_BATCH);
+            let capacity = this.guards.capacity(Instant::now());
+            let mut backlog = false;
+            if free > 0 {
+                match this.claim(free, &capacity).await {
+                    Ok(claimed) => {
+                        backlog = claimed.len() == free;
+                        this.start(claimed, &slots, &mut tasks).await;
+                    }
+                    Err(error) => warn!(%error, "cannot claim deliveries; retrying"),
+                }
+            }
+            if backlog && slots.available_permits() > 0 {
+                continue;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = this.ready.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {
+                    // A finished attempt frees a slot: let a few more finish so that one
+                    // claim refills many.
+                    let until = tokio::time::Instant::now() + REFILL_WAIT;
+                    for _ in 0..REFILL_BATCH {
+                        match tokio::time::timeout_at(until, tasks.join_next()).await {
+                            Ok(Some(_)) => {}
+                            _ => break,
+                        }
+                    }
+                }
+            }
+        }
+        // Attempts under way finish (within their timeout) and are recorded.
+        while tasks.join_next().await.is_some() {}
+    }
+
+    async fn claim(
+        &self,
+        limit: usize,
+        capacity: &Capacity,
+    ) -> Result<Vec<(Claimed, Option<Destination>)>, sqlx::Error> {
+        let (limited_ids, limited_free): (Vec<Uuid>, Vec<i32>) =
+            capacity.limited.iter().copied().unzip();
+        let claim = Uuid::new_v4();
+        let rows = sqlx::query(
+            "WITH candidates AS ( \
+               SELECT id, endpoint_id, next_attempt_at, \
+                 row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS rank \
+               FROM (SELECT id, endpoint_id, next_attempt_at FROM bridge_messages \
+                     WHERE state = 'pending' AND next_attempt_at <= now() \
+                       AND NOT (endpoint_id = ANY($2)) \
+                     ORDER BY next_attempt_at LIMIT $1 * 4) AS due), \
+             allowed AS ( \
+               SELECT c.id FROM candidates c \
+               LEFT JOIN unnest($3::uuid[], $4::int[]) AS f(endpoint_id, free) USING (endpoint_id) \
+               WHERE c.rank <= coalesce(f.free, $5) ORDER BY c.next_attempt_at LIMIT $1), \
+             taken AS ( \
+               SELECT id FROM bridge_messages \
+               WHERE id = ANY(ARRAY(SELECT id FROM allowed)) AND state = 'pending' \
+               FOR UPDATE SKIP LOCKED), \
+             claimed AS ( \
+               UPDATE bridge_messages m SET state = 'delivering', attempts = m.attempts + 1, \
+                 claim = $6, lease_until = now() + make_interval(secs => $7) \
+               WHERE m.id = ANY(ARRAY(SELECT id FROM taken)) \
+               RETURNING m.id, m.event_id, m.event_type, m.endpoint_id, m.trigger, \
+                 m.attempts, m.max_attempts) \
+             SELECT c.*, b.body, e.url, e.target, e.enabled, s.secret, \
+               p.secret AS previous_secret \
+             FROM claimed c \
+             JOIN bridge_bodies b ON b.event_id = c.event_id \
+             LEFT JOIN bridge_endpoints e ON e.id = c.endpoint_id \
+             LEFT JOIN integration_secrets s ON s.id = e.secret_id \
+             LEFT JOIN integration_secrets p ON p.id = e.previous_secret_id \
+               AND e.previous_secret_until > now()",
+        )
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(&capacity.excluded)
+        .bind(&limited_ids)
+        .bind(&limited_free)
+        .bind(i32::try_from(self.config.delivery.endpoint_concurrency * 2).unwrap_or(i32::MAX))
+        .bind(claim)
+        .bind(self.config.lease().as_secs_f64())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in rows {
+            let message = Claimed {
+                id: row.try_get("id")?,
+                claim,
+                event_id: row.try_get("event_id")?,
+                event_type: row.try_get("event_type")?,
+                endpoint_id: row.try_get("endpoint_id")?,
+                trigger: row.try_get("trigger")?,
+                body: row.try_get("body")?,
+                attempt: row.try_get("attempts")?,
+                max_attempts: row.try_get("max_attempts")?,
+            };
+            let enabled: Option<bool> = row.try_get("enabled")?;
+            let destination = match (enabled, row.try_get::<Option<String>, _>("url")?) {
+                (Some(true), Some(url)) => {
+                    let target: String = row.try_get("target")?;
+                    let keys = [
+                        row.try_get::<Option<String>, _>("secret")?,
+                        row.try_get("previous_secret")?,
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|secret| secret_key(&secret))
+                    .collect();
+                    Some(Destination {
+                        url,
+                        is_service: target != domain::integration::Target::WEBHOOK,
+                        keys,
+                    })
+                }
+                _ => None,
+            };
+            claimed.push((message, destination));
+        }
+        Ok(claimed)
+    }
+
+    async fn start(
+        self: &Arc<Self>,
+        claimed: Vec<(Claimed, Option<Destination>)>,
+        slots: &Arc<Semaphore>,
+        tasks: &mut JoinSet<()>,
+    ) {
+        for (message, destination) in claimed {
+            let Some(destination) = destination else {
+                self.report(Outcome::cancelled(&message)).await;
+                continue;
+            };
+            // Never fails: no more were claimed than there were free slots.
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                self.report(Outcome::released(&message, Duration::ZERO))
+                    .await;
+                continue;
+            };
+            match self.guards.admit(message.endpoint_id, Instant::now()) {
+                Admission::Later(wait) => self.report(Outcome::released(&message, wait)).await,
+                Admission::Go(endpoint_slots) => {
+                    let this = Arc::clone(self);
+                    tasks.spawn(async move {
+                        let _slot = slot;
+                        // Closed never: the guard owns the semaphore for as long as it lives.
+                        let Ok(_endpoint_slot) = endpoint_slots.acquire_owned().await else {
+                            return;
+                        };
+                        this.deliver(message, destination).await;
+                    });
+                }
+            }
+        }
+    }
+
+    async fn deliver(&self, message: Claimed, destination: Destination) {
+        let sender = Sender {
+            client: &self.client,
+            addresses: &self.config.delivery.addresses,
+            platform_secret: &self.config.platform_secret,
+            timeout: self.config.delivery.timeout,
+        };
+        let result = sender.attempt(&message, &destination).await;
+        let delivered = result.verdict == Verdict::Delivered;
+        self.guards
+            .finished(message.endpoint_id, delivered, Instant::now());
+        let retry_in = match result.verdict {
+            Verdict::Failed(kind)
+                if message.attempt < message.max_attempts && message.trigger == "scheduled" =>
+            {
+                self.retry_wait(message.attempt, kind, result.retry_after)
+            }
+            _ => None,
+        };
+        self.report(Outcome::attempted(&message, result, retry_in))
+            .await;
+    }
+
+    fn retry_wait(
+        &self,
+        attempts: i32,
+        kind: FailureKind,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
+        let retry = Retry {
+            schedule: &self.config.delivery.retry_schedule,
+            throttle_wait: self.config.delivery.throttle_wait,
+        };
+        let jitter = rand::rng().random_range(-1.0..=1.0);
+        retry.next_wait(
+            usize::try_from(attempts).unwrap_or(usize::MAX),
+            kind,
+            retry_after,
+            jitter,
+        )
+    }
+
+    async fn report(&self, outcome: Outcome) {
+        if self.outcomes.send(outcome).await.is_err() {
+            warn!("the recorder stopped; the sweeper will log this attempt when its lease ends");
+        }
+    }
+}

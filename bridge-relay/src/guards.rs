@@ -1,0 +1,286 @@
+//! Protection per endpoint, in this process: a concurrency limit, a token bucket, and a
+//! circuit breaker that opens after consecutive failures and lets one probe through
+//! once its cool-down has passed (doubling it, up to ten minutes, while probes fail).
+//!
+//! An endpoint may hold twice its concurrency in admitted deliveries: the ones sending
+//! and as many waiting for a slot, so that one claim can fill an endpoint's pipeline
+//! while the previous batch is still being answered. A waiting delivery starts within
+//! one timeout, which its lease allows for.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+const MAX_COOLDOWN: Duration = Duration::from_secs(600);
+
+#[derive(Debug, Clone)]
+pub struct GuardConfig {
+    pub concurrency: usize,
+    pub rate: f64,
+    pub failures: u32,
+    pub cooldown: Duration,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Circuit {
+    Closed,
+    Open { until: Instant, cooldown: Duration },
+    Probing { cooldown: Duration },
+}
+
+#[derive(Debug)]
+struct Guard {
+    /// Admitted and not finished: sending, or waiting for one of `slots`.
+    in_flight: usize,
+    slots: Arc<Semaphore>,
+    failures: u32,
+    circuit: Circuit,
+    tokens: f64,
+    refilled: Instant,
+    /// Deliveries sent back for lack of tokens are spread from here at the rate.
+    paced_until: Instant,
+}
+
+impl GuardConfig {
+    /// Deliveries one endpoint may hold admitted at once.
+    fn admissible(&self) -> usize {
+        self.concurrency * 2
+    }
+}
+
+impl Guard {
+    fn new(config: &GuardConfig, now: Instant) -> Self {
+        Self {
+            in_flight: 0,
+            slots: Arc::new(Semaphore::new(config.concurrency)),
+            failures: 0,
+            circuit: Circuit::Closed,
+            tokens: config.rate.max(1.0),
+            refilled: now,
+            paced_until: now,
+        }
+    }
+
+    fn idle(&self, config: &GuardConfig) -> bool {
+        self.in_flight == 0
+            && self.failures == 0
+            && matches!(self.circuit, Circuit::Closed)
+            && self.tokens >= config.rate.max(1.0)
+    }
+}
+
+/// Whether a claimed delivery goes now, or back to the queue for a while.
+#[derive(Debug, Clone)]
+pub enum Admission {
+    /// Send once one of these slots is free.
+    Go(Arc<Semaphore>),
+    Later(Duration),
+}
+
+/// Which endpoints the next claim must skip, and how many more the busy ones take.
+#[derive(Debug, Default)]
+pub struct Capacity {
+    pub excluded: Vec<Uuid>,
+    pub limited: Vec<(Uuid, i32)>,
+}
+
+pub struct Guards {
+    config: GuardConfig,
+    endpoints: Mutex<HashMap<Uuid, Guard>>,
+}
+
+impl Guards {
+    pub fn new(config: GuardConfig) -> Self {
+        Self {
+            config,
+            endpoints: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<Uuid, Guard>) -> T) -> T {
+        let mut endpoints = self
+            .endpoints
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut endpoints)
+    }
+
+    pub fn capacity(&self, now: Instant) -> Capacity {
+        let admissible = self.config.admissible();
+        self.with(|endpoints| {
+            endpoints.retain(|_, guard| !guard.idle(&self.config));
+            let mut capacity = Capacity::default();
+            for (id, guard) in endpoints.iter() {
+                let free = admissible.saturating_sub(guard.in_flight);
+                match guard.circuit {
+                    Circuit::Open { until, .. } if now < until => capacity.excluded.push(*id),
+                    Circuit::Probing { .. } => capacity.excluded.push(*id),
+                    Circuit::Open { .. } => capacity.limited.push((*id, 1)),
+                    Circuit::Closed if free == 0 => capacity.excluded.push(*id),
+                    Circuit::Closed if guard.in_flight > 0 => capacity
+                        .limited
+                        .push((*id, i32::try_from(free).unwrap_or(i32::MAX))),
+                    Circuit::Closed => {}
+                }
+            }
+            capacity
+        })
+    }
+
+    /// Takes a slot and a token for one delivery to `endpoint`, or says when to retry.
+    pub fn admit(&self, endpoint: Uuid, now: Instant) -> Admission {
+        let config = &self.config;
+        self.with(|endpoints| {
+            let guard = endpoints
+                .entry(endpoint)
+                .or_insert_with(|| Guard::new(config, now));
+            match guard.circuit {
+                Circuit::Open { until, .. } if now < until => return Admission::Later(until - now),
+                Circuit::Probing { .. } => return Admission::Later(Duration::ZERO),
+                Circuit::Open { cooldown, .. } if guard.in_flight == 0 => {
+                    guard.circuit = Circuit::Probing { cooldown };
+                }
+                Circuit::Open { .. } => return Admission::Later(Duration::ZERO),
+                Circuit::Closed if guard.in_flight >= config.admissible() => {
+                    return Admission::Later(Duration::ZERO);
+                }
+                Circuit::Closed => {}
+            }
+            let burst = config.rate.max(1.0);
+            let elapsed = now.saturating_duration_since(guard.refilled).as_secs_f64();
+            guard.tokens = (guard.tokens + elapsed * config.rate).min(burst);
+            guard.refilled = now;
+            if guard.tokens >= 1.0 {
+                guard.tokens -= 1.0;
+                guard.in_flight += 1;
+                return Admission::Go(guard.slots.clone());
+            }
+            if let Circuit::Probing { cooldown } = guard.circuit {
+                guard.circuit = Circuit::Open {
+                    until: now,
+                    cooldown,
+                };
+            }
+            guard.paced_until =
+                guard.paced_until.max(now) + Duration::from_secs_f64(1.0 / config.rate.max(0.001));
+            Admission::Later(guard.paced_until - now)
+        })
+    }
+
+    /// Records how an admitted delivery ended; returns when the circuit opened, if it did.
+    pub fn finished(&self, endpoint: Uuid, success: bool, now: Instant) -> Option<Instant> {
+        let config = &self.config;
+        self.with(|endpoints| {
+            let guard = endpoints.get_mut(&endpoint)?;
+            guard.in_flight = guard.in_flight.saturating_sub(1);
+            if success {
+                guard.failures = 0;
+                guard.circuit = Circuit::Closed;
+                return None;
+            }
+            guard.failures = guard.failures.saturating_add(1);
+            let cooldown = match guard.circuit {
+                Circuit::Probing { cooldown } => (cooldown * 2).min(MAX_COOLDOWN),
+                Circuit::Closed if guard.failures >= config.failures => config.cooldown,
+                _ => return None,
+            };
+            let until = now + cooldown;
+            guard.circuit = Circuit::Open { until, cooldown };
+            Some(until)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guards(concurrency: usize, rate: f64) -> Guards {
+        Guards::new(GuardConfig {
+            concurrency,
+            rate,
+            failures: 3,
+            cooldown: Duration::from_secs(10),
+        })
+    }
+
+    fn admitted(admission: Admission) -> bool {
+        matches!(admission, Admission::Go(_))
+    }
+
+    #[test]
+    fn an_endpoint_holds_twice_its_concurrency_and_others_are_unaffected() {
+        let (guards, now) = (guards(1, 1000.0), Instant::now());
+        let (busy, other) = (Uuid::new_v4(), Uuid::new_v4());
+        assert!(admitted(guards.admit(busy, now)));
+        assert!(admitted(guards.admit(busy, now)));
+        assert!(matches!(
+            guards.admit(busy, now),
+            Admission::Later(Duration::ZERO)
+        ));
+        assert!(admitted(guards.admit(other, now)));
+        assert_eq!(guards.capacity(now).excluded, vec![busy]);
+        guards.finished(busy, true, now);
+        assert_eq!(
+            guards
+                .capacity(now)
+                .limited
+                .iter()
+                .find(|(id, _)| *id == busy),
+            Some(&(busy, 1))
+        );
+        assert!(admitted(guards.admit(busy, now)));
+    }
+
+    #[test]
+    fn the_token_bucket_paces_what_exceeds_the_rate() {
+        let (guards, now) = (guards(100, 2.0), Instant::now());
+        let endpoint = Uuid::new_v4();
+        assert!(admitted(guards.admit(endpoint, now)));
+        assert!(admitted(guards.admit(endpoint, now)));
+        assert!(
+            matches!(guards.admit(endpoint, now), Admission::Later(d) if d == Duration::from_millis(500))
+        );
+        assert!(
+            matches!(guards.admit(endpoint, now), Admission::Later(d) if d == Duration::from_secs(1))
+        );
+        assert!(admitted(
+            guards.admit(endpoint, now + Duration::from_secs(1))
+        ));
+    }
+
+    #[test]
+    fn the_circuit_opens_after_consecutive_failures_and_one_probe_decides() {
+        let (guards, start) = (guards(10, 1000.0), Instant::now());
+        let endpoint = Uuid::new_v4();
+        for _ in 0..2 {
+            assert!(admitted(guards.admit(endpoint, start)));
+            assert_eq!(guards.finished(endpoint, false, start), None);
+        }
+        guards.admit(endpoint, start);
+        let opened = guards.finished(endpoint, false, start).expect("opens");
+        assert_eq!(opened, start + Duration::from_secs(10));
+        assert_eq!(guards.capacity(start).excluded, vec![endpoint]);
+        assert!(matches!(guards.admit(endpoint, start), Admission::Later(_)));
+        let later = opened + Duration::from_millis(1);
+        assert_eq!(guards.capacity(later).limited, vec![(endpoint, 1)]);
+        assert!(admitted(guards.admit(endpoint, later)));
+        assert!(matches!(
+            guards.admit(endpoint, later),
+            Admission::Later(Duration::ZERO)
+        ));
+        let reopened = guards
+            .finished(endpoint, false, later)
+            .expect("probe failed");
+        assert_eq!(reopened, later + Duration::from_secs(20));
+        let after = reopened + Duration::from_millis(1);
+        assert!(admitted(guards.admit(endpoint, after)));
+        assert_eq!(guards.finished(endpoint, true, after), None);
+        assert!(admitted(guards.admit(endpoint, after)));
+    }
+}
