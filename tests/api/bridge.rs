@@ -144,14 +144,11 @@ async fn a_created_product_reaches_exactly_the_six_mapped_services_once_signed_b
     }
 
     let path = format!("/api/v1/bridge/activity/product/{}", created.id());
-    let mut logged = activity(&app, &merchant, &path).await;
-    for _ in 0..100 {
-        if logged["total"] == 6 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        logged = activity(&app, &merchant, &path).await;
-    }
+    eventually("six logged attempts", || async {
+        activity(&app, &merchant, &path).await["total"].as_i64() >= Some(6)
+    })
+    .await;
+    let logged = activity(&app, &merchant, &path).await;
     assert_eq!(logged["total"], 6, "{logged}");
     for attempt in logged["data"].as_array().unwrap() {
         assert_eq!(attempt["success"], true);
@@ -454,14 +451,14 @@ async fn store_a_events_never_reach_store_b_endpoints() {
     }
     assert_eq!(receiver.at("a", "product.created").len(), 5);
     assert_eq!(receiver.at("b", "product.created").len(), 1);
-    // Bob's dashboard shows only Bob's attempts.
-    let bobs = activity(
-        &app,
-        &bob,
-        "/api/v1/bridge/activity?event_type=product.created",
-    )
+    // Bob's dashboard shows only Bob's attempts, once Alice's are logged too.
+    let created_path = "/api/v1/bridge/activity?event_type=product.created";
+    eventually("every attempt logged", || async {
+        activity(&app, &alice, created_path).await["total"] == 5
+            && activity(&app, &bob, created_path).await["total"] == 1
+    })
     .await;
-    assert_eq!(bobs["total"], 1);
+    let bobs = activity(&app, &bob, created_path).await;
     assert_eq!(bobs["data"][0]["store_id"], store_b.as_str());
 }
 
