@@ -105,12 +105,7 @@ fn bridge_settings(
             lookup,
             "BRIDGE_ENDPOINT_CONCURRENCY",
             defaults.endpoint_concurrency,
-            |raw| {
-                raw.parse::<usize>()
-                    .ok()
-                    .filter(|n| *n >= 1)
-                    .ok_or_else(|| format!("`{raw}` must be a whole number of at least 1"))
-            },
+            at_least_one,
         )?,
         endpoint_rate: setting(
             lookup,
@@ -129,7 +124,20 @@ fn bridge_settings(
             defaults.circuit_cooldown,
             seconds,
         )?,
+        max_in_flight: setting(
+            lookup,
+            "BRIDGE_MAX_IN_FLIGHT",
+            defaults.max_in_flight,
+            at_least_one,
+        )?,
     })
+}
+
+fn at_least_one(raw: &str) -> Result<usize, String> {
+    raw.parse::<usize>()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| format!("`{raw}` must be a whole number of at least 1"))
 }
 
 /// Key material, kept out of `Debug` output and logs.
@@ -280,6 +288,7 @@ mod tests {
             ("BRIDGE_RETRY_SCHEDULE", "soon"),
             ("BRIDGE_ALLOWED_SUBNETS", "10.0.0.0/99"),
             ("BRIDGE_ENDPOINT_CONCURRENCY", "0"),
+            ("BRIDGE_MAX_IN_FLIGHT", "many"),
             ("BRIDGE_TIMEOUT_SECS", "-1"),
         ] {
             let error = Config::from_lookup(|n| (n == name).then(|| value.to_owned()))

@@ -21,6 +21,9 @@ pub struct DeliverySettings {
     pub endpoint_rate: f64,
     /// How long an opened circuit waits before its first probe; doubles while probes fail.
     pub circuit_cooldown: Duration,
+    /// Deliveries in flight in one relay process, all endpoints together (each holds a
+    /// connection: size it to the process's file limit).
+    pub max_in_flight: usize,
 }
 
 impl Default for DeliverySettings {
@@ -36,6 +39,7 @@ impl Default for DeliverySettings {
             endpoint_concurrency: 32,
             endpoint_rate: 100.0,
             circuit_cooldown: Duration::from_secs(30),
+            max_in_flight: 1024,
         }
     }
 }
@@ -49,8 +53,6 @@ pub struct RelayConfig {
     pub delivery: DeliverySettings,
     /// Consecutive failures that open an endpoint's circuit.
     pub circuit_failures: u32,
-    /// Deliveries in flight in this process.
-    pub max_in_flight: usize,
 }
 
 impl RelayConfig {
@@ -60,7 +62,6 @@ impl RelayConfig {
             platform_secret,
             delivery,
             circuit_failures: 5,
-            max_in_flight: 1024,
         }
     }
 

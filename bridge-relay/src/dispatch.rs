@@ -1,7 +1,8 @@
 //! The delivery loop: claims due deliveries from the queue (`FOR UPDATE SKIP LOCKED`,
-//! skipping endpoints whose circuit is open and taking no more per endpoint than it has
-//! free slots), admits each through its endpoint's guards, and sends every admitted one
-//! on a task of its own, so a slow or dead endpoint only ever holds its own slots.
+//! skipping endpoints whose circuit is open and taking no more per endpoint than its
+//! window has room for), admits each through its endpoint's guards, and sends every
+//! admitted one on a task of its own, so a slow or dead endpoint only ever holds its own
+//! slots.
 
 use std::{
     sync::Arc,
@@ -47,7 +48,7 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     pub async fn run(self, shutdown: CancellationToken) {
-        let slots = Arc::new(Semaphore::new(self.config.max_in_flight));
+        let slots = Arc::new(Semaphore::new(self.config.delivery.max_in_flight));
         let this = Arc::new(self);
         let mut tasks = JoinSet::new();
         while !shutdown.is_cancelled() {
@@ -131,7 +132,7 @@ impl Dispatcher {
         .bind(&capacity.excluded)
         .bind(&limited_ids)
         .bind(&limited_free)
-        .bind(i32::try_from(self.config.delivery.endpoint_concurrency * 2).unwrap_or(i32::MAX))
+        .bind(i32::try_from(self.guards.initial_window()).unwrap_or(i32::MAX))
         .bind(claim)
         .bind(self.config.lease().as_secs_f64())
         .fetch_all(&self.pool)

@@ -2,10 +2,16 @@
 //! circuit breaker that opens after consecutive failures and lets one probe through
 //! once its cool-down has passed (doubling it, up to ten minutes, while probes fail).
 //!
-//! An endpoint may hold twice its concurrency in admitted deliveries: the ones sending
-//! and as many waiting for a slot, so that one claim can fill an endpoint's pipeline
-//! while the previous batch is still being answered. A waiting delivery starts within
-//! one timeout, which its lease allows for.
+//! An endpoint may hold up to twice its concurrency in admitted deliveries: the ones
+//! sending and as many waiting for a slot, so that one claim can fill an endpoint's
+//! pipeline while the previous batch is still being answered. A waiting delivery starts
+//! within one timeout, which its lease allows for.
+//!
+//! How many it may hold *now* is its window, as in TCP's slow start: an endpoint starts
+//! with a few, gains one per success (so the window doubles per round trip) and halves on
+//! a failure. An endpoint that stops answering therefore holds a handful of the process's
+//! delivery slots while its attempts time out, not twice its concurrency: many endpoints
+//! hanging at once (a hosting provider down) cannot starve the healthy ones.
 
 use std::{
     collections::HashMap,
@@ -17,6 +23,10 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 const MAX_COOLDOWN: Duration = Duration::from_secs(600);
+/// An endpoint's window before it has answered anything.
+const INITIAL_WINDOW: usize = 4;
+/// How long an endpoint with nothing in flight keeps what it learnt (window, tokens).
+const FORGET_AFTER: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub struct GuardConfig {
@@ -37,6 +47,9 @@ enum Circuit {
 struct Guard {
     /// Admitted and not finished: sending, or waiting for one of `slots`.
     in_flight: usize,
+    /// How many may be admitted at once now (up to `GuardConfig::admissible`).
+    window: usize,
+    last_finished: Instant,
     slots: Arc<Semaphore>,
     failures: u32,
     circuit: Circuit,
@@ -47,9 +60,13 @@ struct Guard {
 }
 
 impl GuardConfig {
-    /// Deliveries one endpoint may hold admitted at once.
+    /// Deliveries one endpoint may hold admitted at once, however well it answers.
     fn admissible(&self) -> usize {
         self.concurrency * 2
+    }
+
+    fn initial_window(&self) -> usize {
+        INITIAL_WINDOW.min(self.admissible())
     }
 }
 
@@ -57,6 +74,8 @@ impl Guard {
     fn new(config: &GuardConfig, now: Instant) -> Self {
         Self {
             in_flight: 0,
+            window: config.initial_window(),
+            last_finished: now,
             slots: Arc::new(Semaphore::new(config.concurrency)),
             failures: 0,
             circuit: Circuit::Closed,
@@ -66,11 +85,12 @@ impl Guard {
         }
     }
 
-    fn idle(&self, config: &GuardConfig) -> bool {
+    /// Whether forgetting this endpoint changes nothing but its window.
+    fn idle(&self, now: Instant) -> bool {
         self.in_flight == 0
             && self.failures == 0
             && matches!(self.circuit, Circuit::Closed)
-            && self.tokens >= config.rate.max(1.0)
+            && now.saturating_duration_since(self.last_finished) >= FORGET_AFTER
     }
 }
 
@@ -102,6 +122,11 @@ impl Guards {
         }
     }
 
+    /// How many deliveries a claim may take for an endpoint `capacity` does not list.
+    pub fn initial_window(&self) -> usize {
+        self.config.initial_window()
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut HashMap<Uuid, Guard>) -> T) -> T {
         let mut endpoints = self
             .endpoints
@@ -110,19 +135,20 @@ impl Guards {
         f(&mut endpoints)
     }
 
+    /// What the next claim may take. Endpoints not listed take up to the initial window.
     pub fn capacity(&self, now: Instant) -> Capacity {
-        let admissible = self.config.admissible();
+        let initial = self.config.initial_window();
         self.with(|endpoints| {
-            endpoints.retain(|_, guard| !guard.idle(&self.config));
+            endpoints.retain(|_, guard| !guard.idle(now));
             let mut capacity = Capacity::default();
             for (id, guard) in endpoints.iter() {
-                let free = admissible.saturating_sub(guard.in_flight);
+                let free = guard.window.saturating_sub(guard.in_flight);
                 match guard.circuit {
                     Circuit::Open { until, .. } if now < until => capacity.excluded.push(*id),
                     Circuit::Probing { .. } => capacity.excluded.push(*id),
                     Circuit::Open { .. } => capacity.limited.push((*id, 1)),
                     Circuit::Closed if free == 0 => capacity.excluded.push(*id),
-                    Circuit::Closed if guard.in_flight > 0 => capacity
+                    Circuit::Closed if free != initial => capacity
                         .limited
                         .push((*id, i32::try_from(free).unwrap_or(i32::MAX))),
                     Circuit::Closed => {}
@@ -146,7 +172,7 @@ impl Guards {
                     guard.circuit = Circuit::Probing { cooldown };
                 }
                 Circuit::Open { .. } => return Admission::Later(Duration::ZERO),
-                Circuit::Closed if guard.in_flight >= config.admissible() => {
+                Circuit::Closed if guard.in_flight >= guard.window => {
                     return Admission::Later(Duration::ZERO);
                 }
                 Circuit::Closed => {}
@@ -178,11 +204,14 @@ impl Guards {
         self.with(|endpoints| {
             let guard = endpoints.get_mut(&endpoint)?;
             guard.in_flight = guard.in_flight.saturating_sub(1);
+            guard.last_finished = now;
             if success {
+                guard.window = (guard.window + 1).min(config.admissible());
                 guard.failures = 0;
                 guard.circuit = Circuit::Closed;
                 return None;
             }
+            guard.window = (guard.window / 2).max(1);
             guard.failures = guard.failures.saturating_add(1);
             let cooldown = match guard.circuit {
                 Circuit::Probing { cooldown } => (cooldown * 2).min(MAX_COOLDOWN),
@@ -235,6 +264,46 @@ mod tests {
             Some(&(busy, 1))
         );
         assert!(admitted(guards.admit(busy, now)));
+    }
+
+    #[test]
+    fn a_new_endpoint_holds_a_few_until_answers_grow_its_window_and_failures_halve_it() {
+        let (guards, now) = (guards(32, 1_000_000.0), Instant::now());
+        let endpoint = Uuid::new_v4();
+        for _ in 0..INITIAL_WINDOW {
+            assert!(admitted(guards.admit(endpoint, now)));
+        }
+        assert!(
+            matches!(
+                guards.admit(endpoint, now),
+                Admission::Later(Duration::ZERO)
+            ),
+            "an endpoint that has not answered yet holds only its initial window"
+        );
+        assert_eq!(guards.capacity(now).excluded, vec![endpoint]);
+        for _ in 0..INITIAL_WINDOW {
+            guards.finished(endpoint, true, now);
+        }
+        assert_eq!(
+            guards.capacity(now).limited,
+            vec![(endpoint, 2 * INITIAL_WINDOW as i32)],
+            "each answer frees its place and adds one: the window doubles per round trip"
+        );
+        for _ in 0..100 {
+            assert!(admitted(guards.admit(endpoint, now)));
+            guards.finished(endpoint, true, now);
+        }
+        assert_eq!(guards.capacity(now).limited, vec![(endpoint, 64)]);
+        assert!(admitted(guards.admit(endpoint, now)));
+        guards.finished(endpoint, false, now);
+        assert_eq!(guards.capacity(now).limited, vec![(endpoint, 32)]);
+        guards.admit(endpoint, now);
+        guards.finished(endpoint, true, now);
+        let capacity = guards.capacity(now + FORGET_AFTER);
+        assert!(
+            capacity.limited.is_empty() && capacity.excluded.is_empty(),
+            "an endpoint idle for a minute starts again from the initial window"
+        );
     }
 
     #[test]

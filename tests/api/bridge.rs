@@ -294,6 +294,64 @@ async fn a_dead_service_does_not_delay_deliveries_to_a_healthy_one() {
     );
 }
 
+/// A hosting provider going down takes many merchants' webhooks with it: they must not
+/// take the relay's delivery slots from everyone else while their attempts time out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_hanging_endpoints_do_not_starve_a_healthy_one_of_the_relays_slots() {
+    const HANGING: usize = 6;
+    const PRODUCTS: usize = 12;
+    // Fewer slots than the hanging endpoints' deliveries (6 × 12 = 72), as many as
+    // they would hold at twice their concurrency (64 each) if admission did not adapt.
+    let app = spawn_app_with(Role::ALL, &[("BRIDGE_MAX_IN_FLIGHT", "48")]).await;
+    let receiver = Receiver::start().await;
+    let (merchant, store_id) = store_with(&app, "Crowded Socks").await;
+    for n in 0..HANGING {
+        let path = format!("down-{n}");
+        receiver.answer(&path, Behaviour::Hang);
+        app.write(
+            &merchant,
+            Method::POST,
+            &format!("/api/v1/stores/{store_id}/webhooks"),
+            json!({"endpoint_url": receiver.url(&path), "event_types": ["product.created"]}),
+        )
+        .await;
+    }
+    connect(
+        &app,
+        &merchant,
+        &store_id,
+        json!({"service": "contentforge", "endpoint_url": receiver.url("healthy")}),
+    )
+    .await;
+    for n in 0..PRODUCTS {
+        app.create_product(&merchant, &store_id, product(&format!("Crowd {n}")))
+            .await;
+    }
+    receiver
+        .wait_until("every healthy delivery", |r| {
+            r.iter()
+                .filter(|r| r.path == "/healthy" && r.event_type() == "product.created")
+                .count()
+                == PRODUCTS
+        })
+        .await;
+    // All of them arrived before any hanging attempt timed out (15 s) and freed a slot.
+    let hanging_logged: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM bridge_deliveries WHERE service = 'webhook' AND event_type = 'product.created'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(hanging_logged, 0, "no hanging attempt has ended yet");
+    let held: Vec<usize> = (0..HANGING)
+        .map(|n| receiver.at(&format!("down-{n}"), "product.created").len())
+        .collect();
+    assert!(
+        held.iter().all(|&sent| (1..PRODUCTS).contains(&sent)),
+        "each hanging endpoint was tried and holds only a few attempts: {held:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_killed_mid_burst_delivers_every_event_after_restart_and_logs_every_attempt() {
     let roles = [
