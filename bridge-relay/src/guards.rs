@@ -135,7 +135,10 @@ impl Guards {
         f(&mut endpoints)
     }
 
-    /// What the next claim may take. Endpoints not listed take up to the initial window.
+    /// What the next claim may take. Endpoints not listed take up to the initial window:
+    /// one with nothing in flight is listed only when its window is smaller, which keeps
+    /// the list as short as what is in flight (a drained busy endpoint regains its
+    /// window on the next claim).
     pub fn capacity(&self, now: Instant) -> Capacity {
         let initial = self.config.initial_window();
         self.with(|endpoints| {
@@ -148,7 +151,7 @@ impl Guards {
                     Circuit::Probing { .. } => capacity.excluded.push(*id),
                     Circuit::Open { .. } => capacity.limited.push((*id, 1)),
                     Circuit::Closed if free == 0 => capacity.excluded.push(*id),
-                    Circuit::Closed if free != initial => capacity
+                    Circuit::Closed if guard.in_flight > 0 || free < initial => capacity
                         .limited
                         .push((*id, i32::try_from(free).unwrap_or(i32::MAX))),
                     Circuit::Closed => {}
@@ -284,20 +287,22 @@ mod tests {
         for _ in 0..INITIAL_WINDOW {
             guards.finished(endpoint, true, now);
         }
+        assert!(admitted(guards.admit(endpoint, now)));
         assert_eq!(
             guards.capacity(now).limited,
-            vec![(endpoint, 2 * INITIAL_WINDOW as i32)],
+            vec![(endpoint, 2 * INITIAL_WINDOW as i32 - 1)],
             "each answer frees its place and adds one: the window doubles per round trip"
         );
+        guards.finished(endpoint, true, now);
         for _ in 0..100 {
             assert!(admitted(guards.admit(endpoint, now)));
             guards.finished(endpoint, true, now);
         }
-        assert_eq!(guards.capacity(now).limited, vec![(endpoint, 64)]);
         assert!(admitted(guards.admit(endpoint, now)));
+        assert_eq!(guards.capacity(now).limited, vec![(endpoint, 63)]);
         guards.finished(endpoint, false, now);
-        assert_eq!(guards.capacity(now).limited, vec![(endpoint, 32)]);
-        guards.admit(endpoint, now);
+        assert!(admitted(guards.admit(endpoint, now)));
+        assert_eq!(guards.capacity(now).limited, vec![(endpoint, 31)]);
         guards.finished(endpoint, true, now);
         let capacity = guards.capacity(now + FORGET_AFTER);
         assert!(
