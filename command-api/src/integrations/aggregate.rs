@@ -4,8 +4,9 @@
 use std::collections::BTreeSet;
 
 use api_core::{ApiError, FieldError};
+use bridge_relay::IntegrationFold;
 use domain::integration::{
-    Integration, IntegrationCommand, IntegrationError, Target, decide, evolve, receives,
+    Integration, IntegrationCommand, IntegrationError, Target, decide, receives,
 };
 use eventlog::{Fold, UniqueKey};
 use schemas::{Event, api::bridge::IntegrationView};
@@ -17,12 +18,13 @@ use crate::aggregate::{Aggregate, INTEGRATION_SCOPE_PREFIX};
 /// An integration reached as a webhook (`WEBHOOK`) or as a service connection.
 pub struct IntegrationOf<const WEBHOOK: bool>;
 
+/// Folds as the relay does, so both read the same snapshots.
 impl<const WEBHOOK: bool> Fold for IntegrationOf<WEBHOOK> {
     type State = Integration;
-    const STATE_VERSION: u16 = 1;
+    const STATE_VERSION: u16 = IntegrationFold::STATE_VERSION;
 
     fn apply(state: Integration, event: &Event) -> Integration {
-        evolve(state, event)
+        IntegrationFold::apply(state, event)
     }
 }
 

@@ -19,7 +19,6 @@ use sqlx::Row;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::integrations::known_target;
 use crate::{catalog::require_own_store, state::QueryState};
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -186,7 +185,7 @@ pub(super) async fn service_activity(
     Reader(principal): Reader,
     ApiQuery(mut query): ApiQuery<ActivityQuery>,
 ) -> Result<Json<Listed<DeliveryAttemptView>>, ApiError> {
-    if !known_target(&name) {
+    if Target::parse(&name).is_none() {
         return Err(ApiError::NotFound);
     }
     query.service = Some(name);

@@ -9,7 +9,7 @@ use axum::{
     extract::{Path, State},
 };
 use chrono::{DateTime, Utc};
-use domain::integration::{Target, receives};
+use domain::integration::receives;
 use schemas::api::bridge::IntegrationView;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -189,9 +189,4 @@ pub(super) async fn get_webhook(
     MinPosition(min_position): MinPosition,
 ) -> Result<Json<Data<IntegrationView>>, ApiError> {
     one(&state, &principal, (&store_id, &id, true), min_position).await
-}
-
-/// Whether `name` names a delivery target (a service or `webhook`).
-pub fn known_target(name: &str) -> bool {
-    Target::parse(name).is_some()
 }
