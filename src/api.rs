@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, LazyLock};
 
-use api_core::{BODY_LIMIT, api_fallback, normalise_rejections};
+use api_core::{BODY_LIMIT, api_fallback, guard_request, normalise_rejections};
 use axum::{Extension, Json, Router, extract::DefaultBodyLimit, middleware};
 use command_api::CommandState;
 use query_api::QueryState;
@@ -47,6 +47,7 @@ pub fn router(command: Option<CommandState>, query: Option<QueryState>) -> Route
         .fallback(api_fallback)
         .layer(Extension(DOCUMENT.clone()))
         .layer(middleware::from_fn(normalise_rejections))
+        .layer(middleware::from_fn(guard_request))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         // A span per request (method, path, status, latency) at `debug`, so
         // `RUST_LOG=tower_http=debug` shows the traffic without code changes.

@@ -3,7 +3,9 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use rand::RngCore;
 
 use bridge_relay::{AddressPolicy, DeliverySettings, parse_schedule};
+use command_api::TrustedProxies;
 use eventlog::jetstream::StreamNames;
+use query_api::CacheBudget;
 use thiserror::Error;
 
 /// Settings from the environment (DESIGN §8), with defaults that fit a developer machine.
@@ -27,6 +29,10 @@ pub struct Config {
     pub platform_webhook_secret_generated: bool,
     /// How the bridge relay delivers (`BRIDGE_*`); see the README's configuration table.
     pub bridge: DeliverySettings,
+    /// Proxies whose forwarding headers name the client (`TRUSTED_PROXIES`).
+    pub trusted_proxies: TrustedProxies,
+    /// Memory the storefront caches may take (`PUBLIC_CACHE_MB`).
+    pub public_cache: CacheBudget,
 }
 
 /// A key from the environment: at least [`MIN_SECRET_BYTES`], generated (and said so)
@@ -192,7 +198,27 @@ impl Config {
                     name: "READ_YOUR_WRITES_TIMEOUT_MS",
                     reason: format!("`{wait_ms}`: {e}"),
                 })?;
+        let trusted_proxies = setting(
+            &lookup,
+            "TRUSTED_PROXIES",
+            TrustedProxies::default(),
+            TrustedProxies::parse,
+        )?;
+        let public_cache = setting(
+            &lookup,
+            "PUBLIC_CACHE_MB",
+            CacheBudget(CacheBudget::DEFAULT_MB << 20),
+            |raw| {
+                raw.parse::<u64>()
+                    .ok()
+                    .filter(|mb| (1..=1 << 20).contains(mb))
+                    .map(|mb| CacheBudget(mb << 20))
+                    .ok_or_else(|| format!("`{raw}` is not a number of megabytes (1 or more)"))
+            },
+        )?;
         Ok(Self {
+            public_cache,
+            trusted_proxies,
             jwt_secret,
             jwt_secret_generated,
             platform_webhook_secret,

@@ -198,11 +198,13 @@ impl Platform {
                 media.clone(),
             )
             .with_address_policy(self.config.bridge.addresses.clone())
+            .with_trusted_proxies(self.config.trusted_proxies.clone())
         });
         let query = if roles.contains(&Role::QueryApi) {
             let freshness = Freshness::start(
                 self.pool.clone(),
                 self.config.read_your_writes_wait,
+                self.config.public_cache,
                 shutdown.clone(),
             )
             .await

@@ -49,7 +49,52 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 }
             })?;
         let value = parse_json(&raw)?;
+        if let Some(field) = nul_in_strings(&raw) {
+            return Err(ApiError::Validation(vec![FieldError::new(
+                field,
+                "control_characters",
+                "must not contain NUL",
+            )]));
+        }
         Ok(Self { value, raw })
+    }
+}
+
+/// Where a JSON body carries a NUL (`\u0000`) in a string, which no `text` column can
+/// hold: the path of the first such value or key. Found by a scan of the raw bytes, so
+/// only a body that has one is parsed a second time, to name the field.
+fn nul_in_strings(raw: &[u8]) -> Option<String> {
+    let escaped_nul = raw.windows(6).enumerate().any(|(at, window)| {
+        window.eq_ignore_ascii_case(b"\\u0000")
+            && raw[..at].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0
+    });
+    if !escaped_nul {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_slice(raw).ok()?;
+    Some(nul_path(&value, String::new()).unwrap_or_default())
+}
+
+fn nul_path(value: &serde_json::Value, path: String) -> Option<String> {
+    use serde_json::Value;
+    match value {
+        Value::String(text) if text.contains('\0') => Some(path),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_path(item, format!("{path}[{i}]"))),
+        Value::Object(fields) => fields.iter().find_map(|(name, field)| {
+            let inner = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}.{name}")
+            };
+            if name.contains('\0') {
+                return Some(inner);
+            }
+            nul_path(field, inner)
+        }),
+        _ => None,
     }
 }
 
@@ -167,5 +212,19 @@ mod tests {
             parse_json::<Body>(br#"{"name": "a", "count": 1} trailing"#),
             Err(ApiError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_nul_in_any_string_is_found_and_named_but_an_escaped_backslash_is_not_one() {
+        assert_eq!(
+            nul_in_strings(br#"{"name": "a\u0000b"}"#).as_deref(),
+            Some("name")
+        );
+        assert_eq!(
+            nul_in_strings(br#"{"variants": [{"sku": "ok"}, {"sku": "\u0000"}]}"#).as_deref(),
+            Some("variants[1].sku")
+        );
+        assert_eq!(nul_in_strings(br#"{"name": "a\\u0000b"}"#), None);
+        assert_eq!(nul_in_strings(br#"{"name": "plain"}"#), None);
     }
 }

@@ -17,7 +17,7 @@ use crate::{
 
 /// How much of a response body the log keeps.
 const EXCERPT_BYTES: usize = 1024;
-const ERROR_CHARS: usize = 500;
+pub(crate) const ERROR_BYTES: usize = 500;
 
 /// A delivery taken from the queue for one attempt.
 #[derive(Debug, Clone)]
@@ -77,7 +77,7 @@ impl Sender<'_> {
             status_code: 0,
             latency_ms: elapsed_ms(started),
             excerpt: None,
-            error: Some(truncated(&error, ERROR_CHARS)),
+            error: Some(sanitized(&error, ERROR_BYTES)),
             verdict: Verdict::Failed(kind),
             retry_after: None,
             attempted_at,
@@ -123,13 +123,12 @@ impl Sender<'_> {
                 Ok(None) | Err(_) => break,
             }
         }
-        excerpt.truncate(EXCERPT_BYTES);
         let (verdict, error) = judge(status, location);
         AttemptResult {
             status_code: i32::from(status.as_u16()),
             latency_ms: elapsed_ms(started),
-            excerpt: (!excerpt.is_empty()).then(|| String::from_utf8_lossy(&excerpt).into_owned()),
-            error,
+            excerpt: Some(sanitized_bytes(&excerpt, EXCERPT_BYTES)).filter(|e| !e.is_empty()),
+            error: error.map(|error| sanitized(&error, ERROR_BYTES)),
             verdict,
             retry_after,
             attempted_at,
@@ -206,8 +205,23 @@ fn elapsed_ms(started: Instant) -> i32 {
     i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX)
 }
 
-fn truncated(text: &str, max_chars: usize) -> String {
-    text.chars().take(max_chars).collect()
+/// What a receiver sent, made fit for a Postgres `text`: invalid UTF-8 and NUL left
+/// out, at most `max_bytes` bytes, cut at a character boundary.
+pub(crate) fn sanitized_bytes(raw: &[u8], max_bytes: usize) -> String {
+    let mut text = String::with_capacity(raw.len().min(max_bytes));
+    for chunk in raw.utf8_chunks() {
+        for character in chunk.valid().chars().filter(|c| *c != '\0') {
+            if text.len() + character.len_utf8() > max_bytes {
+                return text;
+            }
+            text.push(character);
+        }
+    }
+    text
+}
+
+pub(crate) fn sanitized(text: &str, max_bytes: usize) -> String {
+    sanitized_bytes(text.as_bytes(), max_bytes)
 }
 
 /// The error and its causes: the outermost alone says only "error sending request".
@@ -222,4 +236,21 @@ fn error_chain(error: &reqwest::Error) -> String {
         source = cause.source();
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receiver_text_loses_nul_and_invalid_utf8_and_is_cut_at_a_character_boundary() {
+        assert_eq!(sanitized_bytes(b"a\0b", 100), "ab");
+        assert_eq!(sanitized_bytes(b"ok\xff\xfe fine", 100), "ok fine");
+        assert_eq!(
+            sanitized_bytes("\u{e9}\u{e9}\u{e9}".as_bytes(), 5),
+            "\u{e9}\u{e9}"
+        );
+        let long = "x".repeat(5000);
+        assert_eq!(sanitized(&long, ERROR_BYTES).len(), ERROR_BYTES);
+    }
 }

@@ -8,13 +8,17 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use tokio::sync::mpsc;
-use tracing::warn;
+use tracing::{error, warn};
 use uuid::Uuid;
 
-use crate::attempt::{AttemptResult, Claimed, Verdict};
+use crate::attempt::{AttemptResult, Claimed, ERROR_BYTES, Verdict, sanitized};
 
 /// The most outcomes written by one statement.
 const BATCH: usize = 512;
+
+/// What the sweeper logs for an attempt whose relay stopped before recording it.
+pub const OUTCOME_UNKNOWN: &str =
+    "the relay stopped during this attempt: the outcome is unknown and it may have been received";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -58,6 +62,7 @@ pub struct Outcome {
     next_at: Option<DateTime<Utc>>,
     attempt: Option<(i32, AttemptResult)>,
     notice: Option<Notice>,
+    details_dropped: bool,
 }
 
 impl Outcome {
@@ -70,6 +75,7 @@ impl Outcome {
             next_at: Some(Utc::now() + wait),
             attempt: None,
             notice: None,
+            details_dropped: false,
         }
     }
 
@@ -82,6 +88,7 @@ impl Outcome {
             next_at: None,
             attempt: None,
             notice: None,
+            details_dropped: false,
         }
     }
 
@@ -106,22 +113,79 @@ impl Outcome {
             next_at,
             attempt: Some((message.attempt, result)),
             notice,
+            details_dropped: false,
         }
+    }
+
+    /// Replaces the response excerpt and error with why they are missing; false when
+    /// that was done already.
+    fn drop_details(&mut self, refusal: &sqlx::Error) -> bool {
+        if std::mem::replace(&mut self.details_dropped, true) {
+            return false;
+        }
+        if let Some((_, result)) = self.attempt.as_mut() {
+            result.excerpt = None;
+            result.error = Some(sanitized(
+                &format!("the attempt's details could not be recorded: {refusal}"),
+                ERROR_BYTES,
+            ));
+        }
+        true
     }
 }
 
 /// Writes outcomes as they come, as many per statement as are waiting. When Postgres
 /// is away it keeps retrying; if the process dies meanwhile, the sweeper logs the
-/// unrecorded attempts when their leases run out.
+/// unrecorded attempts when their leases run out. A batch that Postgres refuses for its
+/// data is split until the refused outcome stands alone, which is then recorded without
+/// the receiver's text, or skipped: one receiver's answer never stops the others' log.
 pub async fn run_recorder(pool: PgPool, mut outcomes: mpsc::Receiver<Outcome>) {
     let mut batch = Vec::with_capacity(BATCH);
     while outcomes.recv_many(&mut batch, BATCH).await > 0 {
-        while let Err(error) = write(&pool, &batch).await {
-            warn!(%error, "delivery outcomes not recorded yet; retrying");
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        record(&pool, &mut batch).await;
         batch.clear();
     }
+}
+
+async fn record(pool: &PgPool, batch: &mut [Outcome]) {
+    // Parts of the batch still to write, as ranges; the last is written next.
+    let mut parts = Vec::new();
+    parts.push(0..batch.len());
+    while let Some(part) = parts.pop() {
+        let error = match write(pool, &batch[part.clone()]).await {
+            Ok(()) => continue,
+            Err(error) => error,
+        };
+        if !refused_for_its_data(&error) {
+            warn!(%error, "delivery outcomes not recorded yet; retrying");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            parts.push(part);
+        } else if part.len() > 1 {
+            let middle = part.start + part.len() / 2;
+            parts.push(middle..part.end);
+            parts.push(part.start..middle);
+        } else if batch[part.start].drop_details(&error) {
+            warn!(%error, message = batch[part.start].id, "delivery outcome refused; recording it without the response");
+            parts.push(part);
+        } else {
+            error!(%error, message = batch[part.start].id, "delivery outcome refused; skipped (the sweeper logs it as unknown)");
+        }
+    }
+}
+
+/// A refusal about the rows themselves (bad data, a violated constraint), as opposed
+/// to Postgres being away, overloaded or restarting, which waiting cures.
+fn refused_for_its_data(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(error) = error else {
+        return false;
+    };
+    let class = error
+        .code()
+        .map(|code| code.chars().take(2).collect::<String>());
+    !matches!(
+        class.as_deref(),
+        None | Some("08" | "40" | "53" | "55" | "57" | "58" | "XX")
+    )
 }
 
 async fn write(pool: &PgPool, batch: &[Outcome]) -> Result<(), sqlx::Error> {
@@ -129,6 +193,10 @@ async fn write(pool: &PgPool, batch: &[Outcome]) -> Result<(), sqlx::Error> {
     for outcome in batch {
         columns.push(outcome);
     }
+    // `moved` holds the outcomes whose claim is still theirs. One whose lease ran out
+    // meanwhile was logged by the sweeper as an attempt of unknown outcome: `corrected`
+    // puts what really happened in that row instead of logging the attempt twice, and
+    // `settled` finishes a message that the late attempt delivered.
     sqlx::query(
         "WITH input AS ( \
            SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::timestamptz[], \
@@ -143,7 +211,8 @@ async fn write(pool: &PgPool, batch: &[Outcome]) -> Result<(), sqlx::Error> {
              claim = NULL, lease_until = NULL, \
              finished_at = CASE WHEN i.state = 'pending' THEN NULL ELSE now() END \
            FROM input i WHERE m.id = i.id AND m.claim = i.claim AND m.id = ANY($1) \
-           RETURNING m.id, m.endpoint_id, m.store_id), \
+           RETURNING m.id, m.endpoint_id, m.store_id, m.event_id, m.event_type, \
+             m.resource_type, m.resource_id, m.target, m.trigger), \
          logged AS ( \
            INSERT INTO bridge_deliveries (message_id, event_id, event_type, store_id, \
              resource_type, resource_id, endpoint_id, service, attempt, trigger, status_code, \
@@ -151,8 +220,22 @@ async fn write(pool: &PgPool, batch: &[Outcome]) -> Result<(), sqlx::Error> {
            SELECT m.id, m.event_id, m.event_type, m.store_id, m.resource_type, m.resource_id, \
              m.endpoint_id, m.target, i.attempt, m.trigger, i.status_code, i.latency_ms, \
              i.excerpt, i.error, i.success, i.attempted_at \
-           FROM input i JOIN bridge_messages m ON m.id = i.id \
-           WHERE i.attempt IS NOT NULL AND m.id = ANY($1)), \
+           FROM input i JOIN moved m ON m.id = i.id \
+           WHERE i.attempt IS NOT NULL), \
+         late AS ( \
+           SELECT i.* FROM input i \
+           WHERE i.attempt IS NOT NULL AND NOT EXISTS (SELECT 1 FROM moved WHERE moved.id = i.id)), \
+         corrected AS ( \
+           UPDATE bridge_deliveries d SET status_code = l.status_code, \
+             latency_ms = l.latency_ms, response_excerpt = l.excerpt, error = l.error, \
+             success = l.success, attempted_at = l.attempted_at \
+           FROM late l WHERE d.message_id = l.id AND d.attempt = l.attempt \
+             AND d.status_code = 0 AND d.error = $13 AND d.message_id = ANY($1)), \
+         settled AS ( \
+           UPDATE bridge_messages m SET state = 'succeeded', finished_at = now() \
+           FROM late l WHERE m.id = l.id AND l.success AND m.claim IS NULL \
+             AND m.attempts = l.attempt AND m.state IN ('pending', 'exhausted') \
+             AND m.id = ANY($1)), \
          noticed AS ( \
            INSERT INTO bridge_notices (kind, endpoint_id, store_id, message_id) \
            SELECT i.notice, moved.endpoint_id, moved.store_id, moved.id \
@@ -173,6 +256,7 @@ async fn write(pool: &PgPool, batch: &[Outcome]) -> Result<(), sqlx::Error> {
     .bind(&columns.errors)
     .bind(&columns.successes)
     .bind(&columns.attempted_ats)
+    .bind(OUTCOME_UNKNOWN)
     .execute(pool)
     .await?;
     Ok(())

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 use uuid::Uuid;
 
-use crate::{config::RelayConfig, integration::IntegrationFold};
+use crate::{config::RelayConfig, integration::IntegrationFold, record::OUTCOME_UNKNOWN};
 
 const EVERY: Duration = Duration::from_secs(1);
 const ACTOR: &str = "bridge-relay";
@@ -74,7 +74,7 @@ pub async fn recover_expired(pool: &PgPool, config: &RelayConfig) -> Result<u64,
          WHERE state = 'exhausted' AND trigger = 'scheduled'",
     )
     .bind(&schedule)
-    .bind("the relay stopped during this attempt: the outcome is unknown and it may have been received")
+    .bind(OUTCOME_UNKNOWN)
     .bind(config.lease().as_secs_f64())
     .execute(pool)
     .await?;

@@ -2,7 +2,7 @@
 
 use api_core::{
     ApiError, ApiJson, ApiQuery, Data, FieldError, Listed, PageRequest,
-    auth::{Reader, Scope, Writer, generate_api_key},
+    auth::{Reader, Scope, SessionPrincipal, generate_api_key},
     data, listed,
     openapi::ErrorEnvelope,
     resource_id,
@@ -71,7 +71,8 @@ fn parse_scopes(fields: &mut Fields, raw: &[String]) -> Vec<Scope> {
     scopes
 }
 
-/// Create a key. The key itself is in this answer and nowhere else, ever.
+/// Create a key. The key itself is in this answer and nowhere else, ever. Only a
+/// logged-in session may mint keys: a key that could would grant scopes it lacks.
 #[utoipa::path(
     post, path = "/api/v1/api-keys", tag = "api-keys",
     request_body = CreateApiKeyRequest,
@@ -81,11 +82,11 @@ fn parse_scopes(fields: &mut Fields, raw: &[String]) -> Vec<Scope> {
         (status = 403, body = ErrorEnvelope), (status = 415, body = ErrorEnvelope),
         (status = 422, body = ErrorEnvelope),
     ),
-    security(("bearer" = []), ("api_key" = []))
+    security(("bearer" = []))
 )]
 async fn create_api_key(
     State(state): State<CommandState>,
-    Writer(principal): Writer,
+    principal: SessionPrincipal,
     body: ApiJson<CreateApiKeyRequest>,
 ) -> Result<(StatusCode, Json<Data<CreatedApiKey>>), ApiError> {
     let mut fields = Fields::default();
@@ -161,7 +162,8 @@ async fn list_api_keys(
     Ok(listed(rows.into_iter().map(view).collect(), total, page))
 }
 
-/// Revoke a key: it stops authenticating at once.
+/// Revoke a key: it stops authenticating at once. Needs a logged-in session, like
+/// creating one: a leaked key must not be able to revoke the merchant's other keys.
 #[utoipa::path(
     delete, path = "/api/v1/api-keys/{key_id}", tag = "api-keys",
     params(("key_id" = Uuid, Path)),
@@ -170,11 +172,11 @@ async fn list_api_keys(
         (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope),
     ),
-    security(("bearer" = []), ("api_key" = []))
+    security(("bearer" = []))
 )]
 async fn revoke_api_key(
     State(state): State<CommandState>,
-    Writer(principal): Writer,
+    principal: SessionPrincipal,
     Path(key_id): Path<String>,
 ) -> Result<Json<Data<ApiKeyView>>, ApiError> {
     let key_id = resource_id(&key_id)?;

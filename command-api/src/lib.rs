@@ -12,7 +12,7 @@ mod state;
 mod stores;
 mod write;
 
-pub use auth::AttemptLimits;
+pub use auth::{AttemptLimits, TrustedProxies};
 pub use state::CommandState;
 use utoipa_axum::router::OpenApiRouter;
 

@@ -4,7 +4,10 @@ use bridge_relay::AddressPolicy;
 use eventlog::EventLog;
 use sqlx::PgPool;
 
-use crate::{aggregate::StreamLocks, auth::AttemptLimits};
+use crate::{
+    aggregate::StreamLocks,
+    auth::{AttemptLimits, TrustedProxies},
+};
 
 /// Events between snapshots of an aggregate's state.
 const SNAPSHOT_EVERY: i32 = 100;
@@ -17,6 +20,7 @@ pub struct CommandState {
     pub(crate) stream_locks: StreamLocks,
     pub(crate) media: Media,
     pub(crate) addresses: AddressPolicy,
+    pub(crate) trusted_proxies: TrustedProxies,
 }
 
 impl CommandState {
@@ -33,6 +37,7 @@ impl CommandState {
             stream_locks: StreamLocks::default(),
             media,
             addresses: AddressPolicy::default(),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 
@@ -40,6 +45,13 @@ impl CommandState {
     /// URL names one outright.
     pub fn with_address_policy(mut self, addresses: AddressPolicy) -> Self {
         self.addresses = addresses;
+        self
+    }
+
+    /// The proxies whose `Forwarded` / `X-Forwarded-For` name the client
+    /// (`TRUSTED_PROXIES`).
+    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
         self
     }
 

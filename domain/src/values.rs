@@ -347,6 +347,16 @@ impl Slug {
         }
     }
 
+    /// Whether `raw` has the shape of some slug (lowercase ASCII letters, digits and
+    /// hyphens, no longer than a base with a suffix): anything else names nothing and
+    /// need not be looked up.
+    pub fn could_be(raw: &str) -> bool {
+        (1..=Self::MAX_BASE_CHARS + 11).contains(&raw.len())
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    }
+
     /// Reads a slug that was produced by this type earlier (from the log).
     pub fn from_recorded(slug: String) -> Self {
         Self(slug)

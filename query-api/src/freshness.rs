@@ -30,9 +30,8 @@ use tracing::warn;
 use uuid::Uuid;
 
 pub const X_MIN_POSITION: HeaderName = HeaderName::from_static("x-min-position");
-const PUBLIC_STORE_CAPACITY: u64 = 100_000;
-/// Cached storefront catalog pages (lists, details, categories, collections).
-const CATALOG_PAGE_CAPACITY: u64 = 200_000;
+/// What moka keeps per entry besides its key and value, roughly.
+const ENTRY_OVERHEAD_BYTES: usize = 128;
 /// Unchanged catalog pages still leave the cache after this; a safety net only.
 const CATALOG_PAGE_TTL: Duration = Duration::from_secs(600);
 const POLL_EVERY: Duration = Duration::from_secs(1);
@@ -63,6 +62,39 @@ impl<S: Send + Sync> FromRequestParts<S> for MinPosition {
 /// A cached public answer: the serialized envelope, or `None` for "no such store".
 pub type CachedPage = Option<Bytes>;
 
+/// A cached value and the position its read model had reached before it was read, so
+/// that a reader waiting for a position can trust it when it is at least that new.
+#[derive(Debug, Clone)]
+struct Cached<T> {
+    value: T,
+    position: i64,
+}
+
+/// When a read started: the notification generation and the position the read models
+/// it reads had reached. Taken before reading, so what is read is at least that new.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadStamp {
+    generation: u64,
+    position: i64,
+}
+
+/// How much memory the storefront caches may take, in bytes (`PUBLIC_CACHE_MB`): pages
+/// get most of it, the slug lookups a tenth each.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheBudget(pub u64);
+
+impl CacheBudget {
+    pub const DEFAULT_MB: u64 = 64;
+}
+
+fn weight(key_bytes: usize, value_bytes: usize) -> u32 {
+    u32::try_from(key_bytes + value_bytes + ENTRY_OVERHEAD_BYTES).unwrap_or(u32::MAX)
+}
+
+fn page_bytes(page: &Cached<CachedPage>) -> usize {
+    page.value.as_ref().map_or(0, Bytes::len)
+}
+
 #[derive(Clone)]
 pub struct Freshness {
     inner: Arc<Inner>,
@@ -89,10 +121,10 @@ struct Inner {
     stores_checkpoint: watch::Sender<i64>,
     catalog_checkpoint: watch::Sender<i64>,
     bridge_checkpoint: watch::Sender<i64>,
-    public_stores: Cache<String, CachedPage>,
+    public_stores: Cache<String, Cached<CachedPage>>,
     /// The active store a storefront slug names right now (`None`: no such store).
-    store_ids: Cache<String, Option<Uuid>>,
-    catalog_pages: Cache<CatalogPageKey, CachedPage>,
+    store_ids: Cache<String, Cached<Option<Uuid>>>,
+    catalog_pages: Cache<CatalogPageKey, Cached<CachedPage>>,
     /// Per store, the generation its catalog pages are cached under; a change moves it,
     /// so pages read before the change are never found again. Never evicted: a store
     /// whose generation was forgotten would find its oldest pages again.
@@ -122,6 +154,7 @@ impl Freshness {
     pub async fn start(
         pool: PgPool,
         max_wait: Duration,
+        budget: CacheBudget,
         shutdown: CancellationToken,
     ) -> Result<Self, sqlx::Error> {
         // Listening before reading the checkpoint: a move in between is then heard.
@@ -138,10 +171,19 @@ impl Freshness {
                 stores_checkpoint: watch::Sender::new(stores_at),
                 catalog_checkpoint: watch::Sender::new(catalog_at),
                 bridge_checkpoint: watch::Sender::new(bridge_at),
-                public_stores: Cache::builder().max_capacity(PUBLIC_STORE_CAPACITY).build(),
-                store_ids: Cache::builder().max_capacity(PUBLIC_STORE_CAPACITY).build(),
+                public_stores: Cache::builder()
+                    .max_capacity(budget.0 / 10)
+                    .weigher(|slug: &String, page| weight(slug.len(), page_bytes(page)))
+                    .build(),
+                store_ids: Cache::builder()
+                    .max_capacity(budget.0 / 10)
+                    .weigher(|slug: &String, _| weight(slug.len(), 16))
+                    .build(),
                 catalog_pages: Cache::builder()
-                    .max_capacity(CATALOG_PAGE_CAPACITY)
+                    .max_capacity(budget.0 - 2 * (budget.0 / 10))
+                    .weigher(|key: &CatalogPageKey, page| {
+                        weight(key.request.len() + 24, page_bytes(page))
+                    })
                     .time_to_live(CATALOG_PAGE_TTL)
                     .build(),
                 catalog_generations: moka::sync::Cache::builder().build(),
@@ -284,19 +326,41 @@ impl Freshness {
             })
     }
 
-    /// The active store a storefront slug names, as cached.
-    pub(crate) async fn cached_store_id(&self, slug: &str) -> Option<Option<Uuid>> {
-        self.inner.store_ids.get(slug).await
+    /// When a read of `models` starts (see [`ReadStamp`]).
+    pub(crate) fn stamp(&self, models: &[ReadModel]) -> ReadStamp {
+        let generation = self.generation();
+        let position = models
+            .iter()
+            .map(|model| *self.checkpoint_of(*model).borrow())
+            .min()
+            .unwrap_or(0);
+        ReadStamp {
+            generation,
+            position,
+        }
+    }
+
+    /// The active store a storefront slug names, as cached at `min_position` or later.
+    pub(crate) async fn cached_store_id(
+        &self,
+        slug: &str,
+        min_position: Option<i64>,
+    ) -> Option<Option<Uuid>> {
+        fresh_enough(self.inner.store_ids.get(slug).await, min_position)
     }
 
     pub(crate) async fn remember_store_id(
         &self,
         slug: String,
         store_id: Option<Uuid>,
-        read_at: u64,
+        read_at: ReadStamp,
     ) {
-        self.inner.store_ids.insert(slug.clone(), store_id).await;
-        if self.generation() != read_at {
+        let entry = Cached {
+            value: store_id,
+            position: read_at.position,
+        };
+        self.inner.store_ids.insert(slug.clone(), entry).await;
+        if self.generation() != read_at.generation {
             self.inner.store_ids.invalidate(&slug).await;
         }
     }
@@ -312,30 +376,60 @@ impl Freshness {
         }
     }
 
-    pub(crate) async fn cached_catalog_page(&self, key: &CatalogPageKey) -> Option<CachedPage> {
-        self.inner.catalog_pages.get(key).await
+    pub(crate) async fn cached_catalog_page(
+        &self,
+        key: &CatalogPageKey,
+        min_position: Option<i64>,
+    ) -> Option<CachedPage> {
+        fresh_enough(self.inner.catalog_pages.get(key).await, min_position)
     }
 
-    pub(crate) async fn remember_catalog_page(&self, key: CatalogPageKey, page: CachedPage) {
-        self.inner.catalog_pages.insert(key, page).await;
+    pub(crate) async fn remember_catalog_page(
+        &self,
+        key: CatalogPageKey,
+        page: CachedPage,
+        read_at: ReadStamp,
+    ) {
+        let entry = Cached {
+            value: page,
+            position: read_at.position,
+        };
+        self.inner.catalog_pages.insert(key, entry).await;
     }
 
-    pub(crate) async fn cached_public_store(&self, slug: &str) -> Option<CachedPage> {
-        self.inner.public_stores.get(slug).await
+    pub(crate) async fn cached_public_store(
+        &self,
+        slug: &str,
+        min_position: Option<i64>,
+    ) -> Option<CachedPage> {
+        fresh_enough(self.inner.public_stores.get(slug).await, min_position)
     }
 
-    pub(crate) fn generation(&self) -> u64 {
+    fn generation(&self) -> u64 {
         self.inner.generation.load(Ordering::SeqCst)
     }
 
-    /// Caches what was read while the generation was `read_at`. If a change arrived
-    /// meanwhile, what was read may predate it and the entry is dropped again: the
-    /// notifier bumps the generation before invalidating, so one of the two sees the
-    /// other.
-    pub(crate) async fn remember(&self, slug: String, page: CachedPage, read_at: u64) {
-        self.inner.public_stores.insert(slug.clone(), page).await;
-        if self.generation() != read_at {
+    /// Caches what was read at `read_at`. If a change arrived meanwhile, what was read
+    /// may predate it and the entry is dropped again: the notifier bumps the generation
+    /// before invalidating, so one of the two sees the other.
+    pub(crate) async fn remember(&self, slug: String, page: CachedPage, read_at: ReadStamp) {
+        let entry = Cached {
+            value: page,
+            position: read_at.position,
+        };
+        self.inner.public_stores.insert(slug.clone(), entry).await;
+        if self.generation() != read_at.generation {
             self.inner.public_stores.invalidate(&slug).await;
         }
     }
+}
+
+/// A cached value a reader waiting for `min_position` may be given: one read after the
+/// read model had applied that position. (The poll can teach the API a checkpoint
+/// before the invalidation of an older entry arrives; such an entry is older than the
+/// position, so it is not trusted.)
+fn fresh_enough<T>(cached: Option<Cached<T>>, min_position: Option<i64>) -> Option<T> {
+    cached
+        .filter(|entry| entry.position >= min_position.unwrap_or(i64::MIN))
+        .map(|entry| entry.value)
 }

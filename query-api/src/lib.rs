@@ -8,7 +8,7 @@ mod freshness;
 mod state;
 mod stores;
 
-pub use freshness::Freshness;
+pub use freshness::{CacheBudget, Freshness};
 pub use state::QueryState;
 use utoipa_axum::router::OpenApiRouter;
 

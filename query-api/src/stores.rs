@@ -17,7 +17,10 @@ use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::{freshness::MinPosition, state::QueryState};
+use crate::{
+    freshness::{MinPosition, ReadModel},
+    state::QueryState,
+};
 
 pub fn router() -> OpenApiRouter<QueryState> {
     OpenApiRouter::new()
@@ -191,17 +194,18 @@ async fn get_public_store(
     MinPosition(min_position): MinPosition,
     Path(slug): Path<String>,
 ) -> Result<Response, ApiError> {
+    if !domain::Slug::could_be(&slug) {
+        return Err(ApiError::NotFound);
+    }
     state.freshness.wait_for_stores(min_position).await?;
-    // A reader waiting for its own write skips the cache: the checkpoint it waited for
-    // can be learnt (by polling) before the invalidation of its entry arrives.
-    let cached = match min_position {
-        Some(_) => None,
-        None => state.freshness.cached_public_store(&slug).await,
-    };
+    let cached = state
+        .freshness
+        .cached_public_store(&slug, min_position)
+        .await;
     let page = match cached {
         Some(page) => page,
         None => {
-            let read_at = state.freshness.generation();
+            let read_at = state.freshness.stamp(&[ReadModel::Stores]);
             let page = read_public_store(&state, &slug).await?;
             state.freshness.remember(slug, page.clone(), read_at).await;
             page

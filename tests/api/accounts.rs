@@ -269,3 +269,59 @@ fn base64_url_encode(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_parallel_guesses_for_one_email_reach_the_password_check_at_most_five_times() {
+    let app = spawn_app().await;
+    let merchant = app.register().await;
+    let guesses = futures::future::join_all((0..2000).map(|i| {
+        app.request(Method::POST, "/api/v1/auth/login")
+            .json(&json!({"email": merchant.email, "password": format!("guess number {i}")}))
+            .send()
+    }))
+    .await;
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    for guess in guesses {
+        *statuses
+            .entry(guess.unwrap().status().as_u16())
+            .or_default() += 1;
+    }
+    let checked = statuses.get(&401).copied().unwrap_or(0);
+    assert!(checked <= 5, "{statuses:?}");
+    assert_eq!(
+        checked + statuses.get(&429).copied().unwrap_or(0),
+        2000,
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_headers_name_the_client_only_behind_a_trusted_proxy() {
+    let register = |app: &crate::helpers::TestApp, i: usize| {
+        app.request(Method::POST, "/api/v1/auth/register")
+            .header("x-forwarded-for", format!("203.0.113.{i}"))
+            .json(
+                &json!({"email": format!("m{i}-{}@example.com", Uuid::new_v4().simple()),
+                          "password": PASSWORD}),
+            )
+            .send()
+    };
+    let direct = spawn_app().await;
+    let mut statuses = Vec::new();
+    for i in 0..21 {
+        statuses.push(register(&direct, i).await.unwrap().status());
+    }
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "a spoofed header does not escape the per-address limit: {statuses:?}"
+    );
+
+    let proxied =
+        crate::helpers::spawn_app_with(dropship::Role::ALL, &[("TRUSTED_PROXIES", "127.0.0.0/8")])
+            .await;
+    for i in 0..21 {
+        let status = register(&proxied, i).await.unwrap().status();
+        assert_eq!(status, StatusCode::CREATED, "client {i} behind the proxy");
+    }
+}

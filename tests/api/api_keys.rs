@@ -135,3 +135,38 @@ async fn key_requests_are_validated_field_by_field() {
         assert_eq!(fields(&error), expected, "{body}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_can_neither_mint_nor_revoke_keys() {
+    let app = spawn_app().await;
+    let merchant = app.register().await;
+    let write_only = app.create_key(&merchant, &["write"]).await;
+    let full = app.create_key(&merchant, &["read", "write"]).await;
+    let key = write_only["key"].as_str().unwrap();
+
+    let minted = app
+        .request(Method::POST, "/api/v1/api-keys")
+        .header("x-api-key", key)
+        .json(&json!({"name": "escalated", "scopes": ["read", "write"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(minted.status(), StatusCode::FORBIDDEN);
+
+    let revoked = app
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/api-keys/{}", full["id"].as_str().unwrap()),
+        )
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::FORBIDDEN);
+
+    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(keys, 2, "no key was minted or revoked by a key");
+}

@@ -924,3 +924,67 @@ async fn merchant_webhooks_receive_their_topics_and_manual_dispatch_sends_now() 
         .unwrap();
     assert_eq!(error_code(response).await.0, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_answering_nul_and_invalid_utf8_cannot_stop_anyone_elses_log() {
+    let (app, receiver) = (spawn_app().await, Receiver::start().await);
+    let (alice, store_a) = store_with(&app, "Poison Socks").await;
+    let (bob, store_b) = store_with(&app, "Healthy Socks").await;
+    receiver.answer("poison", Behaviour::Raw(500, b"a\0b\xff\xfe c"));
+    for (merchant, store, path) in [(&alice, &store_a, "poison"), (&bob, &store_b, "healthy")] {
+        app.write(
+            merchant,
+            Method::POST,
+            &format!("/api/v1/stores/{store}/webhooks"),
+            json!({"endpoint_url": receiver.url(path), "event_types": ["product.created"]}),
+        )
+        .await;
+    }
+    for n in 0..5 {
+        app.create_product(&alice, &store_a, product(&format!("A{n}")))
+            .await;
+        app.create_product(&bob, &store_b, product(&format!("B{n}")))
+            .await;
+    }
+    receiver
+        .wait_until("the healthy endpoint's deliveries", |r| {
+            r.iter()
+                .filter(|r| r.path == "/healthy" && r.event_type() == "product.created")
+                .count()
+                >= 5
+        })
+        .await;
+    let logged = |store: String, success: bool| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM bridge_deliveries \
+                 WHERE store_id = $1::uuid AND success = $2 AND event_type = 'product.created'",
+            )
+            .bind(store)
+            .bind(success)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    eventually("every healthy delivery logged", || async {
+        logged(store_b.clone(), true).await == 5
+    })
+    .await;
+    eventually("the poisoned attempts logged too", || async {
+        logged(store_a.clone(), false).await >= 5
+    })
+    .await;
+    let excerpts: Vec<Option<String>> = sqlx::query_scalar(
+        "SELECT response_excerpt FROM bridge_deliveries WHERE store_id = $1::uuid AND NOT success",
+    )
+    .bind(&store_a)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert!(
+        excerpts.iter().all(|e| e.as_deref() == Some("ab c")),
+        "{excerpts:?}"
+    );
+}

@@ -30,6 +30,8 @@ pub enum Behaviour {
         status: u16,
     },
     Status(u16),
+    /// This status with exactly these body bytes.
+    Raw(u16, &'static [u8]),
     Redirect(String),
     /// Answers 200 after this many milliseconds.
     Slow(u64),
@@ -207,6 +209,9 @@ async fn receive(
             format!("scripted {status}"),
         )
             .into_response(),
+        Behaviour::Raw(status, body) => {
+            (StatusCode::from_u16(status).unwrap(), body).into_response()
+        }
         Behaviour::Redirect(to) => (StatusCode::FOUND, [(header::LOCATION, to)]).into_response(),
         Behaviour::Slow(ms) => {
             tokio::time::sleep(Duration::from_millis(ms)).await;

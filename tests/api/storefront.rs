@@ -158,3 +158,125 @@ async fn the_storefront_cache_follows_the_catalog() {
     .await;
     assert!(refreshed, "categories follow too");
 }
+
+/// The process's resident memory, in bytes.
+fn resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kilobytes: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().strip_suffix("kB"))
+        .and_then(|number| number.trim().parse().ok())
+        .unwrap();
+    kilobytes * 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_requests_with_huge_or_unknown_keys_do_not_grow_memory() {
+    use futures::StreamExt;
+
+    let app = spawn_app().await;
+    let merchant = app.register().await;
+    let store = app.create_store(&merchant, "Memory Shop").await;
+    let slug = store.body["data"]["slug"].as_str().unwrap().to_owned();
+    let send = |path: String| {
+        let request = app.request(Method::GET, &path).send();
+        async move { request.await.unwrap().status() }
+    };
+    let huge = |n: usize| format!("{n}{}", "s".repeat(60 * 1024));
+    // Warm up the allocator, the connection pool and the caches' own structures.
+    let warm: Vec<StatusCode> = futures::stream::iter(0..200)
+        .map(|n| send(format!("/api/v1/public/stores/{}/products", huge(n))))
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    assert!(
+        warm.iter().all(|s| *s == StatusCode::URI_TOO_LONG),
+        "{warm:?}"
+    );
+    let before = resident_bytes();
+
+    let statuses: Vec<StatusCode> = futures::stream::iter(0..4000)
+        .map(|n| send(format!("/api/v1/public/stores/{}/products", huge(n))))
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|s| *s == StatusCode::URI_TOO_LONG));
+    let unknown: Vec<StatusCode> = futures::stream::iter(0..4000)
+        .map(|n| {
+            send(format!(
+                "/api/v1/public/stores/no-such-store-{n:0>50}/products"
+            ))
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    assert!(unknown.iter().all(|s| *s == StatusCode::NOT_FOUND));
+    let tags: Vec<StatusCode> = futures::stream::iter(0..4000)
+        .map(|n| {
+            send(format!(
+                "/api/v1/public/stores/{slug}/products?tag={n}{}",
+                "t".repeat(4000)
+            ))
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    assert!(tags.iter().all(|s| *s == StatusCode::UNPROCESSABLE_ENTITY));
+
+    let grown = resident_bytes().saturating_sub(before);
+    assert!(
+        grown < 20 << 20,
+        "resident memory grew by {} MB",
+        grown >> 20
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_and_control_characters_in_paths_and_queries_are_refused_without_a_500() {
+    let app = spawn_app().await;
+    let merchant = app.register().await;
+    let store = app.create_store(&merchant, "Nul Shop").await;
+    let slug = store.body["data"]["slug"].as_str().unwrap().to_owned();
+    for (path, expected) in [
+        (
+            "/api/v1/public/stores/%00".to_owned(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/api/v1/public/stores/{slug}/products/%00"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/api/v1/public/stores/{slug}/products?q=%00"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            format!("/api/v1/public/stores/{slug}/products?tag=%00"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            format!("/api/v1/public/stores/{slug}/products?q=a%07b"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/api/v1/public/stores/Not%20A%20Slug".to_owned(),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let response = app.request(Method::GET, &path).send().await.unwrap();
+        assert_eq!(response.status(), expected, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert!(body["error"]["code"].is_string(), "{path}: {body}");
+    }
+    let nul_body = app
+        .request(Method::POST, "/api/v1/stores")
+        .bearer_auth(&merchant.access)
+        .json(&json!({"name": "a\u{0}b"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nul_body.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = nul_body.json().await.unwrap();
+    assert_eq!(body["error"]["details"]["fields"][0]["field"], "name");
+}

@@ -1,10 +1,9 @@
 //! Merchant accounts: register, login, refresh (rotating), logout and `me`.
 
+mod client_address;
 mod limits;
 mod passwords;
 mod sessions;
-
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use api_core::{
     ApiError, ApiJson, Data, FieldError,
@@ -13,11 +12,7 @@ use api_core::{
     openapi::ErrorEnvelope,
     tokens::{TokenKind, TokenPair},
 };
-use axum::{
-    Json,
-    extract::{ConnectInfo, FromRequestParts, State},
-    http::{StatusCode, request::Parts},
-};
+use axum::{Json, extract::State, http::StatusCode};
 use chrono::Utc;
 use domain::{
     DisplayName, Email,
@@ -33,7 +28,8 @@ use schemas::{
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-pub use self::limits::AttemptLimits;
+use self::client_address::ClientAddress;
+pub use self::{client_address::TrustedProxies, limits::AttemptLimits};
 use crate::{fields::Fields, state::CommandState};
 
 const EMAIL_SCOPE: &str = "merchant.email";
@@ -63,22 +59,6 @@ const STREAM_PREFIX: &str = "merchant-";
 
 fn stream_id(merchant_id: Uuid) -> String {
     format!("{STREAM_PREFIX}{merchant_id}")
-}
-
-/// The client's address, for the per-address login limit.
-struct ClientAddress(IpAddr);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let address = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| info.0.ip())
-            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        Ok(Self(address))
-    }
 }
 
 fn parse_registration(request: &RegisterRequest) -> Result<Register, ApiError> {
@@ -195,17 +175,17 @@ async fn login(
     body: ApiJson<LoginRequest>,
 ) -> Result<Json<Data<TokenPair>>, ApiError> {
     let email = body.value.email.trim().to_lowercase();
-    if let Some(retry_after) = state.attempt_limits.login_blocked_for(&email, address) {
-        return Err(ApiError::RateLimited { retry_after });
-    }
+    let attempt = state
+        .attempt_limits
+        .begin_login(&email, address)
+        .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
     let account = credentials_for(&state, &email).await?;
     let (merchant_id, stored) = account.unzip();
     let matches = passwords::verify(body.value.password.clone(), stored).await?;
     let Some(merchant_id) = merchant_id.filter(|_| matches) else {
-        state.attempt_limits.record_login_failure(&email, address);
         return Err(ApiError::BadLogin);
     };
-    state.attempt_limits.record_login_success(&email);
+    attempt.succeeded();
     Ok(data(sessions::open(&state, merchant_id).await?))
 }
 

@@ -94,6 +94,20 @@ impl ProductFilters {
         {
             errors.push(invalid("q", "too_long", "must be at most 200 characters"));
         }
+        let tag = match query.tag.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(raw) => match domain::Tag::parse(raw) {
+                Ok(tag) => Some(tag.as_str().to_owned()),
+                Err(_) => {
+                    errors.push(invalid(
+                        "tag",
+                        "invalid_tag",
+                        "must be a tag: at most 50 characters, no control characters",
+                    ));
+                    None
+                }
+            },
+        };
         let status = match query.status.as_deref() {
             None => public.then(|| "active".to_owned()),
             Some(_) if public => {
@@ -176,7 +190,7 @@ impl ProductFilters {
                 status,
                 category: query.category,
                 collection: query.collection,
-                tag: query.tag.as_deref().map(|t| t.trim().to_lowercase()),
+                tag,
                 min_price: query.min_price,
                 max_price: query.max_price,
                 in_stock: query.in_stock,

@@ -11,6 +11,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
+use domain::Slug;
 use schemas::api::{catalog::PublicGroupView, products::PublicProductView};
 use serde::Serialize;
 use uuid::Uuid;
@@ -22,7 +23,7 @@ use super::{
     rows::ListedProductRow,
 };
 use crate::{
-    freshness::{CachedPage, MinPosition},
+    freshness::{CachedPage, MinPosition, ReadModel},
     state::QueryState,
 };
 
@@ -47,16 +48,19 @@ fn page<T: Serialize>(
     .map(Some)
 }
 
-/// The active store a slug names, from the cache unless the reader waits for a write.
+/// The active store a slug names, from the cache when it is as new as `min_position`.
 async fn active_store(
     state: &QueryState,
     slug: &str,
-    fresh: bool,
+    min_position: Option<i64>,
 ) -> Result<Option<Uuid>, ApiError> {
-    if !fresh && let Some(cached) = state.freshness.cached_store_id(slug).await {
+    if !Slug::could_be(slug) {
+        return Ok(None);
+    }
+    if let Some(cached) = state.freshness.cached_store_id(slug, min_position).await {
         return Ok(cached);
     }
-    let read_at = state.freshness.generation();
+    let read_at = state.freshness.stamp(&[ReadModel::Stores]);
     let store_id: Option<Uuid> = sqlx::query_scalar(
         "SELECT id FROM stores WHERE slug = $1 AND status = 'active' \
          ORDER BY updated_at DESC LIMIT 1",
@@ -73,7 +77,9 @@ async fn active_store(
 }
 
 /// Answers a storefront read: the store resolved, then the page from the cache or from
-/// `read` (which answers `None` for "no such thing").
+/// `read` (which answers `None` for "no such thing"). A reader waiting for a position
+/// is served from the cache too once what is cached was read at that position or
+/// later, so `X-Min-Position` costs a read only right after a write.
 async fn storefront<Read, Fut>(
     state: &QueryState,
     slug: &str,
@@ -89,24 +95,22 @@ where
         .freshness
         .wait_for(CATALOG_MODELS, min_position)
         .await?;
-    // A reader waiting for its own write skips the cache: the checkpoint it waited for
-    // can be learnt (by polling) before the invalidation of its entries arrives.
-    let fresh = min_position.is_some();
-    let store_id = active_store(state, slug, fresh)
+    let store_id = active_store(state, slug, min_position)
         .await?
         .ok_or(ApiError::NotFound)?;
     let key = state.freshness.catalog_page_key(store_id, request);
-    let cached = match fresh {
-        true => None,
-        false => state.freshness.cached_catalog_page(&key).await,
-    };
+    let cached = state
+        .freshness
+        .cached_catalog_page(&key, min_position)
+        .await;
     let page = match cached {
         Some(page) => page,
         None => {
+            let read_at = state.freshness.stamp(CATALOG_MODELS);
             let page = read(store_id).await?;
             state
                 .freshness
-                .remember_catalog_page(key, page.clone())
+                .remember_catalog_page(key, page.clone(), read_at)
                 .await;
             page
         }
@@ -159,6 +163,9 @@ pub(super) async fn get_public_product(
     Path((slug, product_slug)): Path<(String, String)>,
     MinPosition(min_position): MinPosition,
 ) -> Result<Response, ApiError> {
+    if !Slug::could_be(&product_slug) {
+        return Err(ApiError::NotFound);
+    }
     let request = format!("product:{product_slug}");
     storefront(&state, &slug, min_position, request, async |store_id| {
         let row: Option<ListedProductRow> = sqlx::query_as(ACTIVE_PRODUCT_BY_SLUG)
