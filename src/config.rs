@@ -33,6 +33,8 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// Memory the storefront caches may take (`PUBLIC_CACHE_MB`).
     pub public_cache: CacheBudget,
+    /// Postgres connections of this process, shared out among its roles' own pools.
+    pub database_max_connections: u32,
 }
 
 /// A key from the environment: at least [`MIN_SECRET_BYTES`], generated (and said so)
@@ -216,7 +218,14 @@ impl Config {
                     .ok_or_else(|| format!("`{raw}` is not a number of megabytes (1 or more)"))
             },
         )?;
+        let database_max_connections = setting(&lookup, "DATABASE_MAX_CONNECTIONS", 20, |raw| {
+            raw.parse::<u32>()
+                .ok()
+                .filter(|n| (2..=10_000).contains(n))
+                .ok_or_else(|| format!("`{raw}` must be a whole number of at least 2"))
+        })?;
         Ok(Self {
+            database_max_connections,
             public_cache,
             trusted_proxies,
             jwt_secret,

@@ -4,7 +4,7 @@ use eventlog::{
     Publisher, PublisherConfig,
     jetstream::{Connections, ensure_stream},
 };
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use api_core::{
     auth::Authenticator,
@@ -18,7 +18,10 @@ use projections::{
     ProjectorConfig, catalog::Catalog, run_projector, store_activity::StoreActivity, stores::Stores,
 };
 use query_api::{Freshness, QueryState};
-use sqlx::PgPool;
+use sqlx::{
+    PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -58,6 +61,7 @@ impl Role {
 
 /// Connections every role needs, made and checked before any role starts.
 pub struct Platform {
+    /// Start-up, migrations and the health endpoints; each role has a pool of its own.
     pool: PgPool,
     client: async_nats::Client,
     connections: Connections,
@@ -97,11 +101,12 @@ impl Platform {
         shutdown: CancellationToken,
     ) -> std::io::Result<()> {
         let mut tasks = JoinSet::new();
+        let pools = RolePools::new(&self.pool, roles, self.config.database_max_connections);
         for role in roles {
             match role {
                 Role::Publisher => {
                     let publisher = Publisher::new(
-                        self.pool.clone(),
+                        pools.of(Role::Publisher),
                         self.client.clone(),
                         self.connections.clone(),
                         PublisherConfig::new(self.config.names.clone()),
@@ -110,7 +115,7 @@ impl Platform {
                 }
                 Role::Projector => {
                     let config = ProjectorConfig::new(self.config.names.clone());
-                    let (pool, client) = (self.pool.clone(), self.client.clone());
+                    let (pool, client) = (pools.of(Role::Projector), self.client.clone());
                     tasks.spawn(run_projector(
                         pool.clone(),
                         client.clone(),
@@ -140,7 +145,7 @@ impl Platform {
                         );
                     }
                     tasks.spawn(bridge_relay::run_relay(
-                        self.pool.clone(),
+                        pools.of(Role::BridgeRelay),
                         self.client.clone(),
                         RelayConfig::new(
                             self.config.names.clone(),
@@ -153,7 +158,7 @@ impl Platform {
                 Role::CommandApi | Role::QueryApi => {}
             }
         }
-        let api = self.api_router(roles, &shutdown).await?;
+        let api = self.api_router(roles, &pools, &shutdown).await?;
         info!(address = %listener.local_addr()?, ?roles, "dropship serving");
         let router = http::router(http::HealthState::new(
             self.pool.clone(),
@@ -171,6 +176,7 @@ impl Platform {
         while tasks.join_next().await.is_some() {}
         // Acks are fire-and-forget publishes: make sure they left before exiting.
         let _ = self.client.flush().await;
+        pools.close().await;
         self.pool.close().await;
         info!("dropship stopped");
         served
@@ -180,20 +186,21 @@ impl Platform {
     async fn api_router(
         &self,
         roles: &[Role],
+        pools: &RolePools,
         shutdown: &CancellationToken,
     ) -> std::io::Result<axum::Router> {
         if self.config.jwt_secret_generated {
             warn!("JWT_SECRET is not set: using a random one, so tokens die with this process");
         }
-        let authenticator = Authenticator::new(
-            TokenKeys::new(self.config.jwt_secret.expose()),
-            self.pool.clone(),
-        );
+        let authenticator = |pool: PgPool| {
+            Authenticator::new(TokenKeys::new(self.config.jwt_secret.expose()), pool)
+        };
         let media: Media = Arc::new(LocalMedia::new(&self.config.media_dir));
         let command = roles.contains(&Role::CommandApi).then(|| {
+            let pool = pools.of(Role::CommandApi);
             CommandState::new(
-                EventLog::start(self.pool.clone(), GroupCommitConfig::default()),
-                authenticator.clone(),
+                EventLog::start(pool.clone(), GroupCommitConfig::default()),
+                authenticator(pool),
                 AttemptLimits::default(),
                 media.clone(),
             )
@@ -201,8 +208,9 @@ impl Platform {
             .with_trusted_proxies(self.config.trusted_proxies.clone())
         });
         let query = if roles.contains(&Role::QueryApi) {
+            let pool = pools.of(Role::QueryApi);
             let freshness = Freshness::start(
-                self.pool.clone(),
+                pool.clone(),
                 self.config.read_your_writes_wait,
                 self.config.public_cache,
                 shutdown.clone(),
@@ -210,8 +218,8 @@ impl Platform {
             .await
             .map_err(std::io::Error::other)?;
             Some(QueryState::new(
-                self.pool.clone(),
-                authenticator,
+                pool.clone(),
+                authenticator(pool),
                 freshness,
                 media,
             ))
@@ -219,5 +227,55 @@ impl Platform {
             None
         };
         Ok(api::router(command, query))
+    }
+}
+
+/// Each served role's own connections: `DATABASE_MAX_CONNECTIONS` shared out by weight
+/// (at least two each), so that readers exhausting the query API's connections (a slow
+/// export, a flood of searches) cannot starve the projector, the publisher or the relay.
+struct RolePools {
+    pools: Vec<(Role, PgPool)>,
+    /// For a role asked for that is not served (none is, today).
+    base: PgPool,
+}
+
+impl RolePools {
+    fn new(base: &PgPool, roles: &[Role], total: u32) -> Self {
+        let weight = |role: &Role| match role {
+            Role::Publisher => 1,
+            Role::Projector => 2,
+            Role::BridgeRelay => 3,
+            Role::CommandApi => 4,
+            Role::QueryApi => 5,
+        };
+        let weights: u32 = roles.iter().map(weight).sum::<u32>().max(1);
+        let options = base.connect_options();
+        Self {
+            base: base.clone(),
+            pools: roles
+                .iter()
+                .map(|role| {
+                    let size = (total * weight(role) / weights).max(2);
+                    let pool = PgPoolOptions::new()
+                        .max_connections(size)
+                        .acquire_timeout(Duration::from_secs(5))
+                        .connect_lazy_with(PgConnectOptions::clone(&options));
+                    (*role, pool)
+                })
+                .collect(),
+        }
+    }
+
+    fn of(&self, role: Role) -> PgPool {
+        self.pools
+            .iter()
+            .find(|(served, _)| *served == role)
+            .map_or_else(|| self.base.clone(), |(_, pool)| pool.clone())
+    }
+
+    async fn close(&self) {
+        for (_, pool) in &self.pools {
+            pool.close().await;
+        }
     }
 }

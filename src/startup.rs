@@ -46,8 +46,9 @@ pub async fn connect_postgres(config: &Config) -> Result<PgPool, StartupError> {
             .await
             .map_err(failed)?;
     }
+    // Start-up, migrations and health checks only: each role has a pool of its own.
     PgPoolOptions::new()
-        .max_connections(20)
+        .max_connections(4)
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(options)
         .await

@@ -68,3 +68,92 @@ async fn the_csv_export_of_ten_thousand_products_streams_line_by_line() {
     assert!(chunks >= 10, "{chunks} chunks for {total} bytes");
     assert!(largest <= 1024 * 1024, "chunks stay small: {largest} bytes");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_exports_that_never_read_hold_no_connection_others_need() {
+    use tokio::io::AsyncWriteExt;
+
+    let app = spawn_app().await;
+    let merchant = app.register().await;
+    let store_id = app.create_store(&merchant, "Hoarder Shop").await.id();
+    // 20 products × 100 variants, each line carrying a 5,000-character description:
+    // about 10 MB of CSV, more than the socket buffers and the export's channel hold.
+    let variants: Vec<_> = (0..100)
+        .map(|v| json!({"name": format!("V{v}"), "inventory_count": 1}))
+        .collect();
+    let mut last = 0;
+    for n in 0..20 {
+        let written = app
+            .create_product(
+                &merchant,
+                &store_id,
+                json!({"title": format!("Heavy {n}"), "description": "d".repeat(5000),
+                       "price": {"amount": 100, "currency": "USD"}, "variants": variants}),
+            )
+            .await;
+        last = written.position.unwrap();
+    }
+    let (status, _) = app
+        .read(
+            &merchant,
+            &format!("/api/v1/stores/{store_id}/products"),
+            Some(last),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut stalled = Vec::new();
+    for _ in 0..20 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut stream = socket.connect(address.parse().unwrap()).await.unwrap();
+        let request = format!(
+            "GET /api/v1/stores/{store_id}/products/export.csv HTTP/1.1\r\nhost: {address}\r\n\
+             authorization: Bearer {}\r\n\r\n",
+            merchant.access
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        stalled.push(stream);
+    }
+    // Long enough for every export to fill what the sockets and its channel hold.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+
+    // Another merchant writes, the projector applies it, the relay delivers it, and
+    // reads answer: nothing waits on the stalled exports.
+    let receiver = crate::receiver::Receiver::start().await;
+    let other = app.register().await;
+    let other_store = app.create_store(&other, "Busy Shop").await.id();
+    app.write(
+        &other,
+        Method::POST,
+        &format!("/api/v1/stores/{other_store}/webhooks"),
+        json!({"endpoint_url": receiver.url("hook"), "event_types": ["product.created"]}),
+    )
+    .await;
+    let created = app
+        .create_product(
+            &other,
+            &other_store,
+            json!({"title": "Fresh", "price": {"amount": 100, "currency": "USD"}}),
+        )
+        .await;
+    let (status, body) = app
+        .read(
+            &other,
+            &format!("/api/v1/stores/{other_store}/products/{}", created.id()),
+            created.position,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    receiver
+        .wait_until("the delivery", |r| {
+            r.iter().any(|r| r.event_type() == "product.created")
+        })
+        .await;
+    let (status, _) = app
+        .read(&merchant, &format!("/api/v1/stores/{store_id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    drop(stalled);
+}

@@ -1,5 +1,8 @@
 //! The catalog as CSV, one line per variant (or per product without variants), streamed
-//! from a database cursor: memory stays flat however large the catalog is.
+//! page by page: memory stays flat however large the catalog is, and no database
+//! connection waits on a client that does not read.
+
+use std::time::Duration;
 
 use api_core::{ApiError, ApiQuery, auth::Reader, openapi::ReadErrors, resource_id};
 use axum::{
@@ -9,8 +12,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
-use futures::{StreamExt, stream};
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use futures::stream;
+use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tracing::warn;
 use uuid::Uuid;
@@ -27,6 +30,10 @@ const CHUNK_BYTES: usize = 64 * 1024;
 /// Chunks buffered between the database reader and the client: the reader waits for a
 /// slow client instead of piling rows up in memory.
 const CHUNKS_IN_FLIGHT: usize = 4;
+/// Products read per statement; the connection goes back to the pool between pages.
+const PAGE_ROWS: i64 = 200;
+/// A client that takes no chunk for this long is cut off (its file ends short).
+const STALLED_CLIENT: Duration = Duration::from_secs(30);
 
 const HEADER: [&str; 19] = [
     "product_id",
@@ -117,17 +124,35 @@ fn lines(product: &ProductRow, out: &mut csv::Writer<Vec<u8>>) -> csv::Result<()
     Ok(())
 }
 
-/// Reads the products row by row and sends CSV chunks until done or the client left.
-async fn produce(pool: PgPool, mut query: QueryBuilder<Postgres>, chunks: mpsc::Sender<Bytes>) {
+/// What an export reads: the store, its filters and the product sets they stand for.
+struct ExportQuery {
+    store_id: Uuid,
+    filters: ProductFilters,
+    membership: Membership,
+}
+
+/// Reads the products a page at a time and sends CSV chunks until done, the client left
+/// or it stalled.
+async fn produce(pool: PgPool, export: ExportQuery, chunks: mpsc::Sender<Bytes>) {
     let new_writer = || csv::Writer::from_writer(Vec::with_capacity(CHUNK_BYTES * 2));
     let mut out = new_writer();
     if out.write_record(HEADER).is_err() {
         return;
     }
-    let mut rows = query.build_query_as::<ProductRow>().fetch(&pool);
-    while let Some(row) = rows.next().await {
-        let written = match row {
-            Ok(product) => lines(&product, &mut out),
+    let mut after = None;
+    loop {
+        let page: Vec<ProductRow> = match export_query(
+            export.store_id,
+            &export.filters,
+            &export.membership,
+            after,
+            PAGE_ROWS,
+        )
+        .build_query_as::<ProductRow>()
+        .fetch_all(&pool)
+        .await
+        {
+            Ok(page) => page,
             Err(error) => {
                 // The status line is long gone: the client sees a truncated file, and
                 // the cut is logged.
@@ -135,20 +160,41 @@ async fn produce(pool: PgPool, mut query: QueryBuilder<Postgres>, chunks: mpsc::
                 return;
             }
         };
-        if written.and_then(|()| Ok(out.flush()?)).is_err() {
-            return;
-        }
-        if out.get_ref().len() >= CHUNK_BYTES {
-            let Ok(chunk) = std::mem::replace(&mut out, new_writer()).into_inner() else {
-                return;
-            };
-            if chunks.send(Bytes::from(chunk)).await.is_err() {
+        let last_page = page.len() < usize::try_from(PAGE_ROWS).unwrap_or(usize::MAX);
+        after = page.last().map(|product| (product.created_at, product.id));
+        for product in &page {
+            if lines(product, &mut out)
+                .and_then(|()| Ok(out.flush()?))
+                .is_err()
+            {
                 return;
             }
+            if out.get_ref().len() >= CHUNK_BYTES {
+                let Ok(chunk) = std::mem::replace(&mut out, new_writer()).into_inner() else {
+                    return;
+                };
+                if !send(&chunks, chunk).await {
+                    return;
+                }
+            }
+        }
+        if last_page {
+            break;
         }
     }
     if let Ok(rest) = out.into_inner() {
-        let _ = chunks.send(Bytes::from(rest)).await;
+        send(&chunks, rest).await;
+    }
+}
+
+/// Hands a chunk to the response; false when the client left or stalled.
+async fn send(chunks: &mpsc::Sender<Bytes>, chunk: Vec<u8>) -> bool {
+    match tokio::time::timeout(STALLED_CLIENT, chunks.send(Bytes::from(chunk))).await {
+        Ok(sent) => sent.is_ok(),
+        Err(_) => {
+            warn!("catalog export cut off: the client took nothing for 30 s");
+            false
+        }
     }
 }
 
@@ -175,11 +221,12 @@ pub(super) async fn export_products(
     require_own_store(&state, &principal, store_id).await?;
     let membership = Membership::load(&state.pool, store_id, &filters).await?;
     let (sender, receiver) = mpsc::channel(CHUNKS_IN_FLIGHT);
-    tokio::spawn(produce(
-        state.pool.clone(),
-        export_query(store_id, &filters, &membership),
-        sender,
-    ));
+    let export = ExportQuery {
+        store_id,
+        filters,
+        membership,
+    };
+    tokio::spawn(produce(state.pool.clone(), export, sender));
     let body = stream::unfold(receiver, |mut receiver| async move {
         receiver
             .recv()

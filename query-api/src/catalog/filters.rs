@@ -3,6 +3,7 @@
 //! for it instead of one generic plan full of `$n IS NULL OR …`.
 
 use api_core::{ApiError, FieldError, PageRequest};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use utoipa::IntoParams;
@@ -423,13 +424,28 @@ pub fn count_query(
 }
 
 /// Every matching product, oldest first, for the CSV export.
+/// One page of an export: the products after `after` (their `created_at` and id) in
+/// creation order, at most `limit`. Each page is its own statement, so the export holds
+/// a connection only while a page is read, never while the client is slow to take it.
 pub fn export_query(
     store_id: Uuid,
     filters: &ProductFilters,
     membership: &Membership,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
 ) -> QueryBuilder<Postgres> {
     let mut query = QueryBuilder::new(concat!("SELECT ", product_columns!()));
     push_from_where(&mut query, store_id, filters, membership);
-    query.push(" ORDER BY p.created_at, p.id");
+    if let Some((created_at, id)) = after {
+        query
+            .push(" AND (p.created_at, p.id) > (")
+            .push_bind(created_at)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    query
+        .push(" ORDER BY p.created_at, p.id LIMIT ")
+        .push_bind(limit);
     query
 }
