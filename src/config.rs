@@ -2,7 +2,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use rand::RngCore;
 
-use bridge_relay::{AddressPolicy, DeliverySettings, parse_schedule};
+use bridge_relay::{AddressPolicy, DeliverySettings, ServiceUrls, parse_schedule};
 use command_api::TrustedProxies;
 use eventlog::jetstream::StreamNames;
 use query_api::CacheBudget;
@@ -96,11 +96,33 @@ fn bridge_settings(
             defaults.retry_schedule,
             parse_schedule,
         )?,
-        addresses: setting(
+        service_addresses: setting(
             lookup,
             "BRIDGE_ALLOWED_SUBNETS",
-            defaults.addresses,
+            defaults.service_addresses,
             AddressPolicy::parse,
+        )?,
+        webhook_addresses: setting(
+            lookup,
+            "WEBHOOK_ALLOWED_SUBNETS",
+            defaults.webhook_addresses,
+            AddressPolicy::parse,
+        )?,
+        service_urls: setting(
+            lookup,
+            "BRIDGE_SERVICE_URLS",
+            defaults.service_urls,
+            ServiceUrls::parse,
+        )?,
+        legacy_platform_signature: setting(
+            lookup,
+            "BRIDGE_LEGACY_PLATFORM_SIGNATURE",
+            defaults.legacy_platform_signature,
+            |raw| match raw {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(format!("`{raw}` must be `true` or `false`")),
+            },
         )?,
         throttle_wait: setting(
             lookup,
@@ -315,7 +337,7 @@ mod tests {
         assert!(
             config
                 .bridge
-                .addresses
+                .service_addresses
                 .permits("127.0.0.1".parse().expect("ip"))
         );
         assert_eq!(config.bridge.timeout, Duration::from_secs(15));

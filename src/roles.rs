@@ -204,7 +204,8 @@ impl Platform {
                 AttemptLimits::default(),
                 media.clone(),
             )
-            .with_address_policy(self.config.bridge.addresses.clone())
+            .with_webhook_addresses(self.config.bridge.webhook_addresses.clone())
+            .with_service_urls(self.config.bridge.service_urls.clone())
             .with_trusted_proxies(self.config.trusted_proxies.clone())
         });
         let query = if roles.contains(&Role::QueryApi) {

@@ -107,14 +107,17 @@ fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
             serde_json::error::Category::Data => {
                 let message = data_error_message(&inner);
                 let parent = if path == "." { String::new() } else { path };
-                let field_error = match missing_field(&message) {
-                    Some(name) if parent.is_empty() => {
-                        FieldError::new(name, "required", "is required")
-                    }
-                    Some(name) => {
-                        FieldError::new(format!("{parent}.{name}"), "required", "is required")
-                    }
-                    None => FieldError::new(parent, "invalid_type", message),
+                let within = |name: &str| match parent.is_empty() {
+                    true => name.to_owned(),
+                    false => format!("{parent}.{name}"),
+                };
+                let field_error = if let Some(name) = missing_field(&message) {
+                    FieldError::new(within(name), "required", "is required")
+                } else if is_unknown_field(&message) {
+                    // The path already ends with the unknown field's name.
+                    FieldError::new(parent, "unknown_field", message)
+                } else {
+                    FieldError::new(parent, "invalid_type", message)
                 };
                 ApiError::Validation(vec![field_error])
             }
@@ -132,6 +135,10 @@ fn malformed(error: &serde_json::Error) -> ApiError {
 /// serde reports a missing field at its parent's path, naming it only in the message.
 fn missing_field(message: &str) -> Option<&str> {
     message.strip_prefix("missing field `")?.strip_suffix('`')
+}
+
+fn is_unknown_field(message: &str) -> bool {
+    message.starts_with("unknown field `")
 }
 
 /// serde's message without its " at line 1 column 9" suffix, which only helps humans
@@ -187,6 +194,13 @@ mod tests {
         count: u32,
     }
 
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Strict {
+        name: String,
+    }
+
     fn fields(error: ApiError) -> Vec<FieldError> {
         match error {
             ApiError::Validation(fields) => fields,
@@ -200,6 +214,13 @@ mod tests {
         assert_eq!(
             (missing[0].field.as_str(), missing[0].code.as_str()),
             ("name", "required")
+        );
+        let unknown = fields(
+            parse_json::<Strict>(br#"{"name": "a", "nmae": "b"}"#).expect_err("unknown"),
+        );
+        assert_eq!(
+            (unknown[0].field.as_str(), unknown[0].code.as_str()),
+            ("nmae", "unknown_field")
         );
         let wrong =
             fields(parse_json::<Body>(br#"{"name": "a", "count": -1}"#).expect_err("wrong"));

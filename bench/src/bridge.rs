@@ -50,6 +50,7 @@ pub struct Options {
 /// The relay's limits per endpoint are lifted so one endpoint can take the whole load.
 const SETTINGS: &[(&str, &str)] = &[
     ("BRIDGE_ALLOWED_SUBNETS", "127.0.0.0/8"),
+    ("WEBHOOK_ALLOWED_SUBNETS", "127.0.0.0/8"),
     ("BRIDGE_ENDPOINT_RATE", "1000000"),
     ("BRIDGE_ENDPOINT_CONCURRENCY", "64"),
     (
@@ -60,7 +61,21 @@ const SETTINGS: &[(&str, &str)] = &[
 
 pub async fn run(options: Options) -> anyhow::Result<()> {
     for &endpoints in &options.endpoints {
-        let server = BenchServer::start(options.server_threads, SETTINGS).await?;
+        let seen = Arc::new(Seen::default());
+        let receivers = start_receivers(seen.clone())?;
+        let service_urls = SERVICES
+            .iter()
+            .map(|service| format!("{service}={receivers}/{service}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut settings = SETTINGS.to_vec();
+        settings.push(("BRIDGE_SERVICE_URLS", &service_urls));
+        let server = BenchServer::start(options.server_threads, &settings).await?;
+        let endpoints = Run {
+            endpoints,
+            seen,
+            receivers,
+        };
         let result = drive(&options, &server.address, &server.scratch, endpoints).await;
         server.stop().await?;
         result?;
@@ -114,14 +129,34 @@ fn start_receivers(seen: Arc<Seen>) -> anyhow::Result<String> {
     Ok(address)
 }
 
+/// One run's endpoints per event, and the receivers that count their deliveries.
+struct Run {
+    endpoints: usize,
+    seen: Arc<Seen>,
+    receivers: String,
+}
+
+/// The services connected first, in this order; webhooks make up the rest.
+const SERVICES: [&str; 6] = [
+    "shopchat",
+    "contentforge",
+    "rankpilot",
+    "trendscout",
+    "postpilot",
+    "adscale",
+];
+
 async fn drive(
     options: &Options,
     address: &str,
     scratch: &Scratch,
-    endpoints: usize,
+    run: Run,
 ) -> anyhow::Result<()> {
-    let seen = Arc::new(Seen::default());
-    let receivers = start_receivers(seen.clone())?;
+    let Run {
+        endpoints,
+        seen,
+        receivers,
+    } = run;
     let client = reqwest::Client::new();
     let token = register(&client, address).await?;
     let store: Value = client
@@ -133,16 +168,8 @@ async fn drive(
         .json()
         .await?;
     let store_id: Uuid = store["data"]["id"].as_str().unwrap_or_default().parse()?;
-    let services = [
-        "shopchat",
-        "contentforge",
-        "rankpilot",
-        "trendscout",
-        "postpilot",
-        "adscale",
-    ];
-    for (n, service) in services.iter().take(endpoints.min(6)).enumerate() {
-        let body = json!({"service": service, "endpoint_url": format!("{receivers}/{service}")});
+    for (n, service) in SERVICES.iter().take(endpoints.min(6)).enumerate() {
+        let body = json!({"service": service});
         connect(&client, address, &token, store_id, "integrations", body, n).await?;
     }
     for n in 6..endpoints {

@@ -17,7 +17,8 @@ pub struct AddressPolicy {
 }
 
 impl AddressPolicy {
-    /// `BRIDGE_ALLOWED_SUBNETS`: comma-separated CIDRs, empty for none.
+    /// `BRIDGE_ALLOWED_SUBNETS` or `WEBHOOK_ALLOWED_SUBNETS`: comma-separated CIDRs,
+    /// empty for none.
     pub fn parse(raw: &str) -> Result<Self, String> {
         let allowed = raw
             .split(',')
@@ -40,7 +41,7 @@ impl AddressPolicy {
     pub fn refusal(&self, ip: IpAddr) -> Option<String> {
         (!self.permits(ip)).then(|| {
             format!(
-                "refused: {ip} is a private, loopback or reserved address (BRIDGE_ALLOWED_SUBNETS)"
+                "refused: {ip} is a private, loopback or reserved address outside the allowed subnets"
             )
         })
     }
@@ -82,18 +83,29 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    let nat64 = ip.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
-    if nat64 {
-        let [.., a, b] = ip.segments();
+    let segments = ip.segments();
+    let first = segments[0];
+    // NAT64 (64:ff9b::/96) reaches the IPv4 address it embeds: judge that one.
+    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        let [.., a, b] = segments;
         return is_public_v4(Ipv4Addr::from((u32::from(a) << 16) | u32::from(b)));
     }
     !(ip.is_unspecified()
         || ip.is_loopback()
         || ip.is_multicast()
+        // IPv4-compatible (::/96, deprecated): an IPv4 address in IPv6 clothing.
+        || segments[..6] == [0; 6]
+        // Local-use NAT64 (64:ff9b:1::/48): translated into private IPv4 space.
+        || segments[..3] == [0x64, 0xff9b, 1]
+        // 6to4 (2002::/16) and Teredo (2001::/32) tunnel to an embedded IPv4 address.
+        || first == 0x2002
+        || (first == 0x2001 && segments[1] == 0)
+        // Unique local (fc00::/7), link-local (fe80::/10), site-local (fec0::/10).
         || (first & 0xfe00) == 0xfc00
         || (first & 0xffc0) == 0xfe80
-        || first == 0x2001 && ip.segments()[1] == 0x0db8)
+        || (first & 0xffc0) == 0xfec0
+        // Documentation (2001:db8::/32).
+        || first == 0x2001 && segments[1] == 0x0db8)
 }
 
 /// Resolves a delivery's host and keeps only the addresses the policy permits.
@@ -150,10 +162,22 @@ mod tests {
             "fd00::1",
             "::ffff:10.0.0.1",
             "64:ff9b::a00:1",
+            "64:ff9b:1::808:808",
+            "2002:a00:1::1",
+            "2002:808:808::1",
+            "::a00:1",
+            "::8.8.8.8",
+            "fec0::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
         ] {
             assert!(!policy.permits(ip(refused)), "{refused}");
         }
-        for permitted in ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"] {
+        for permitted in [
+            "93.184.216.34",
+            "2606:2800:220:1:248:1893:25c8:1946",
+            "64:ff9b::808:808",
+            "::ffff:8.8.8.8",
+        ] {
             assert!(policy.permits(ip(permitted)), "{permitted}");
         }
     }

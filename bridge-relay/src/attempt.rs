@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
+use domain::integration::Service;
 use reqwest::{
     StatusCode,
     header::{CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER},
@@ -12,7 +13,7 @@ use uuid::Uuid;
 use crate::{
     address::AddressPolicy,
     schedule::{FailureKind, parse_retry_after},
-    signing::{platform_signature, standard_signature},
+    signing::{bound_platform_signature, platform_signature, standard_signature},
 };
 
 /// How much of a response body the log keeps.
@@ -37,8 +38,10 @@ pub struct Claimed {
 /// Where and how to send it, as the endpoint stands now.
 #[derive(Debug, Clone)]
 pub struct Destination {
-    pub url: String,
-    pub is_service: bool,
+    /// `None` for a service the platform has no address for (any more).
+    pub url: Option<String>,
+    /// The platform's service it is, or `None` for a merchant's webhook.
+    pub service: Option<Service>,
     /// Keys of the current secret and, during a rotation, the previous one.
     pub keys: Vec<Vec<u8>>,
 }
@@ -66,6 +69,7 @@ pub struct Sender<'a> {
     pub client: &'a reqwest::Client,
     pub addresses: &'a AddressPolicy,
     pub platform_secret: &'a [u8],
+    pub legacy_platform_signature: bool,
     pub timeout: Duration,
 }
 
@@ -82,7 +86,13 @@ impl Sender<'_> {
             retry_after: None,
             attempted_at,
         };
-        let url = match reqwest::Url::parse(&destination.url) {
+        let Some(url) = destination.url.as_deref() else {
+            return failed(
+                "the platform has no address for this service (BRIDGE_SERVICE_URLS)".into(),
+                FailureKind::Other,
+            );
+        };
+        let url = match reqwest::Url::parse(url) {
             Ok(url) => url,
             Err(e) => return failed(format!("invalid endpoint URL: {e}"), FailureKind::Other),
         };
@@ -163,11 +173,17 @@ impl Sender<'_> {
         put("webhook-signature", signatures.join(" "));
         put("x-platform-event", message.event_type.clone());
         put("x-platform-event-id", webhook_id);
-        if destination.is_service {
+        if let Some(service) = destination.service {
             put(
-                "x-platform-signature",
-                platform_signature(self.platform_secret, body),
+                "x-platform-signature-v2",
+                bound_platform_signature(self.platform_secret, service.as_str(), timestamp, body),
             );
+            if self.legacy_platform_signature {
+                put(
+                    "x-platform-signature",
+                    platform_signature(self.platform_secret, body),
+                );
+            }
         }
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers

@@ -1,8 +1,44 @@
 use std::time::Duration;
 
+use domain::integration::{EndpointUrl, Service, Target};
 use eventlog::jetstream::StreamNames;
 
 use crate::address::AddressPolicy;
+
+/// Where the platform's services receive deliveries, as the operator configures them:
+/// `service=url` pairs, comma-separated. A service without an address cannot be
+/// connected.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceUrls(Vec<(Service, String)>);
+
+impl ServiceUrls {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let mut urls: Vec<(Service, String)> = Vec::new();
+        for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, url) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("`{pair}` is not `service=url`"))?;
+            let service = match Target::parse(name.trim()) {
+                Some(Target::Service(service)) => service,
+                _ => return Err(format!("`{}` is not a service", name.trim())),
+            };
+            let url = EndpointUrl::parse(url.trim())
+                .map_err(|e| format!("the URL of {} is not valid: {e}", service.as_str()))?;
+            if urls.iter().any(|(known, _)| *known == service) {
+                return Err(format!("{} is named twice", service.as_str()));
+            }
+            urls.push((service, url.as_str().to_owned()));
+        }
+        Ok(Self(urls))
+    }
+
+    pub fn url_of(&self, service: Service) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(known, _)| *known == service)
+            .map(|(_, url)| url.as_str())
+    }
+}
 
 /// How deliveries are made, as operators tune them (`BRIDGE_*`); the defaults are
 /// DESIGN §5's.
@@ -10,8 +46,17 @@ use crate::address::AddressPolicy;
 pub struct DeliverySettings {
     /// The wait before each attempt: the first is normally 0 (at once).
     pub retry_schedule: Vec<Duration>,
-    /// Private, loopback and link-local ranges deliveries may reach anyway.
-    pub addresses: AddressPolicy,
+    /// Private, loopback and link-local ranges the platform's services may be reached
+    /// at anyway (`BRIDGE_ALLOWED_SUBNETS`).
+    pub service_addresses: AddressPolicy,
+    /// The same for merchants' own webhooks (`WEBHOOK_ALLOWED_SUBNETS`, none by
+    /// default): a merchant must not reach the operator's internal network.
+    pub webhook_addresses: AddressPolicy,
+    /// Where each service receives its deliveries (`BRIDGE_SERVICE_URLS`).
+    pub service_urls: ServiceUrls,
+    /// Whether services still get the body-only `X-Platform-Signature` beside
+    /// `X-Platform-Signature-V2` (`BRIDGE_LEGACY_PLATFORM_SIGNATURE`).
+    pub legacy_platform_signature: bool,
     /// A timeout or a 429 waits at least this long before the next attempt.
     pub throttle_wait: Duration,
     pub timeout: Duration,
@@ -33,7 +78,10 @@ impl Default for DeliverySettings {
                 .into_iter()
                 .map(Duration::from_secs)
                 .collect(),
-            addresses: AddressPolicy::default(),
+            service_addresses: AddressPolicy::default(),
+            webhook_addresses: AddressPolicy::default(),
+            service_urls: ServiceUrls::default(),
+            legacy_platform_signature: true,
             throttle_wait: Duration::from_secs(60),
             timeout: Duration::from_secs(15),
             endpoint_concurrency: 32,
@@ -98,6 +146,32 @@ pub fn parse_schedule(raw: &str) -> Result<Vec<Duration>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn service_urls_are_pairs_of_a_known_service_and_a_url() {
+        let urls = ServiceUrls::parse(
+            " rankpilot=https://rp.internal/in , flowsend=http://10.0.0.5:8080/hook",
+        )
+        .expect("valid");
+        assert_eq!(
+            urls.url_of(Service::RankPilot),
+            Some("https://rp.internal/in")
+        );
+        assert_eq!(
+            urls.url_of(Service::FlowSend),
+            Some("http://10.0.0.5:8080/hook")
+        );
+        assert_eq!(urls.url_of(Service::AdScale), None);
+        for invalid in [
+            "myspace=https://x.example/",
+            "rankpilot",
+            "rankpilot=ftp://x.example/",
+            "rankpilot=https://a.example/,rankpilot=https://b.example/",
+        ] {
+            assert!(ServiceUrls::parse(invalid).is_err(), "{invalid}");
+        }
+        assert_eq!(ServiceUrls::parse(""), Ok(ServiceUrls::default()));
+    }
 
     #[test]
     fn a_schedule_is_seconds_separated_by_commas() {

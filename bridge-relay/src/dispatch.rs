@@ -9,6 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use domain::integration::Target;
 use rand::Rng;
 use sqlx::{PgPool, Row};
 use tokio::{
@@ -37,9 +38,15 @@ const POLL: Duration = Duration::from_millis(200);
 const REFILL_WAIT: Duration = Duration::from_millis(2);
 const REFILL_BATCH: usize = 32;
 
+/// One HTTP client per address policy: each resolves names through its own policy.
+pub struct Clients {
+    pub services: reqwest::Client,
+    pub webhooks: reqwest::Client,
+}
+
 pub struct Dispatcher {
     pub pool: PgPool,
-    pub client: reqwest::Client,
+    pub clients: Clients,
     pub config: Arc<RelayConfig>,
     pub guards: Arc<Guards>,
     pub outcomes: mpsc::Sender<Outcome>,
@@ -162,17 +169,35 @@ impl Dispatcher {
                     .flatten()
                     .filter_map(|secret| secret_key(&secret))
                     .collect();
-                    Some(Destination {
-                        url,
-                        is_service: target != domain::integration::Target::WEBHOOK,
-                        keys,
-                    })
+                    Some(self.destination(&target, url, keys))
                 }
                 _ => None,
             };
             claimed.push((message, destination));
         }
         Ok(claimed)
+    }
+
+    /// A webhook is reached at its own URL; a service at the platform's address for it,
+    /// whatever its integration once recorded.
+    fn destination(&self, target: &str, url: String, keys: Vec<Vec<u8>>) -> Destination {
+        let service = match Target::parse(target) {
+            Some(Target::Service(service)) => Some(service),
+            _ => None,
+        };
+        Destination {
+            url: match service {
+                Some(service) => self
+                    .config
+                    .delivery
+                    .service_urls
+                    .url_of(service)
+                    .map(str::to_owned),
+                None => Some(url),
+            },
+            service,
+            keys,
+        }
     }
 
     async fn start(
@@ -210,11 +235,17 @@ impl Dispatcher {
     }
 
     async fn deliver(&self, message: Claimed, destination: Destination) {
+        let delivery = &self.config.delivery;
+        let (client, addresses) = match destination.service {
+            Some(_) => (&self.clients.services, &delivery.service_addresses),
+            None => (&self.clients.webhooks, &delivery.webhook_addresses),
+        };
         let sender = Sender {
-            client: &self.client,
-            addresses: &self.config.delivery.addresses,
+            client,
+            addresses,
             platform_secret: &self.config.platform_secret,
-            timeout: self.config.delivery.timeout,
+            legacy_platform_signature: delivery.legacy_platform_signature,
+            timeout: delivery.timeout,
         };
         let result = sender.attempt(&message, &destination).await;
         let delivered = result.verdict == Verdict::Delivered;

@@ -20,10 +20,12 @@ mod signing;
 mod sweeper;
 
 pub use address::AddressPolicy;
-pub use config::{DeliverySettings, RelayConfig, parse_schedule};
+pub use config::{DeliverySettings, RelayConfig, ServiceUrls, parse_schedule};
 pub use integration::IntegrationFold;
 pub use run::run_relay;
-pub use signing::{new_secret, platform_signature, secret_key, standard_signature};
+pub use signing::{
+    bound_platform_signature, new_secret, platform_signature, secret_key, standard_signature,
+};
 
 /// The relay's checkpoint and durable consumer name.
 pub const NAME: &str = "bridge";

@@ -8,8 +8,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::{
+    address::AddressPolicy,
     config::RelayConfig,
-    dispatch::Dispatcher,
+    dispatch::{Clients, Dispatcher},
     guards::{GuardConfig, Guards},
     ingest::{BridgeIngest, READY_CHANNEL},
     record::run_recorder,
@@ -27,16 +28,12 @@ pub async fn run_relay(
     config: RelayConfig,
     shutdown: CancellationToken,
 ) {
-    let client = match reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .dns_resolver(config.delivery.addresses.resolver())
-        .connect_timeout(config.delivery.timeout.min(Duration::from_secs(10)))
-        .pool_max_idle_per_host(config.delivery.endpoint_concurrency)
-        .user_agent(concat!("Dropship-Bridge/", env!("CARGO_PKG_VERSION")))
-        .build()
-    {
-        Ok(client) => client,
-        Err(error) => {
+    let clients = match (
+        client(&config, &config.delivery.service_addresses),
+        client(&config, &config.delivery.webhook_addresses),
+    ) {
+        (Ok(services), Ok(webhooks)) => Clients { services, webhooks },
+        (Err(error), _) | (_, Err(error)) => {
             warn!(%error, "the relay cannot build its HTTP client");
             return;
         }
@@ -76,7 +73,7 @@ pub async fn run_relay(
     info!("bridge relay delivering");
     Dispatcher {
         pool,
-        client,
+        clients,
         config,
         guards,
         outcomes,
@@ -87,6 +84,20 @@ pub async fn run_relay(
     for task in [ingest, listening, sweeping, recording] {
         let _ = task.await;
     }
+}
+
+/// A client whose connections reach only what `addresses` permits: names resolve
+/// through it, redirects are not followed, and no proxy from the environment is used
+/// (a proxy would connect on our behalf to addresses never checked).
+fn client(config: &RelayConfig, addresses: &AddressPolicy) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(addresses.resolver())
+        .connect_timeout(config.delivery.timeout.min(Duration::from_secs(10)))
+        .pool_max_idle_per_host(config.delivery.endpoint_concurrency)
+        .user_agent(concat!("Dropship-Bridge/", env!("CARGO_PKG_VERSION")))
+        .build()
 }
 
 /// Wakes the delivery loop when the consumer (of any relay process) or the API queued

@@ -1,5 +1,6 @@
-//! Both signatures of a delivery (DESIGN §5): `X-Platform-Signature`, the hex HMAC-SHA256
-//! of the body under the platform's secret, and the Standard Webhooks signature,
+//! The signatures of a delivery (DESIGN §5): for the platform's services
+//! `X-Platform-Signature-V2` (bound to a time and the service) and, while services
+//! migrate, the legacy `X-Platform-Signature`; for every endpoint the Standard Webhooks signature,
 //! `v1,<base64 HMAC-SHA256 of "id.timestamp.body">` under the integration's `whsec_` secret.
 
 use base64::{Engine, engine::general_purpose::STANDARD};
@@ -20,8 +21,28 @@ fn hmac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
+/// The legacy `X-Platform-Signature`: the body alone, so a captured delivery verifies
+/// forever and anywhere. Kept while the services move to [`bound_platform_signature`].
 pub fn platform_signature(platform_secret: &[u8], body: &[u8]) -> String {
     hex::encode(hmac(platform_secret, &[body]))
+}
+
+/// `X-Platform-Signature-V2`: `t=<unix seconds>,service=<name>,v1=<hex HMAC-SHA256 of
+/// "<t>.<name>.<body>">` under the platform's secret. A service checks that `service`
+/// is itself and `t` is recent, so a captured delivery cannot be replayed to another
+/// service or later.
+pub fn bound_platform_signature(
+    platform_secret: &[u8],
+    service: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> String {
+    let timestamp = timestamp.to_string();
+    let signed = hmac(
+        platform_secret,
+        &[timestamp.as_bytes(), b".", service.as_bytes(), b".", body],
+    );
+    format!("t={timestamp},service={service},v1={}", hex::encode(signed))
 }
 
 /// One `v1,<base64>` signature; several are joined with spaces during a rotation.

@@ -1,6 +1,6 @@
 use api_core::{auth::Authenticator, media::Media};
 use axum::extract::FromRef;
-use bridge_relay::AddressPolicy;
+use bridge_relay::{AddressPolicy, ServiceUrls};
 use eventlog::EventLog;
 use sqlx::PgPool;
 
@@ -20,6 +20,7 @@ pub struct CommandState {
     pub(crate) stream_locks: StreamLocks,
     pub(crate) media: Media,
     pub(crate) addresses: AddressPolicy,
+    pub(crate) service_urls: ServiceUrls,
     pub(crate) trusted_proxies: TrustedProxies,
 }
 
@@ -37,15 +38,27 @@ impl CommandState {
             stream_locks: StreamLocks::default(),
             media,
             addresses: AddressPolicy::default(),
+            service_urls: ServiceUrls::default(),
             trusted_proxies: TrustedProxies::default(),
         }
     }
 
-    /// The addresses integrations may point at (`BRIDGE_ALLOWED_SUBNETS`), checked when a
-    /// URL names one outright.
-    pub fn with_address_policy(mut self, addresses: AddressPolicy) -> Self {
+    /// The addresses merchants' webhooks may point at (`WEBHOOK_ALLOWED_SUBNETS`),
+    /// checked when a URL names one outright.
+    pub fn with_webhook_addresses(mut self, addresses: AddressPolicy) -> Self {
         self.addresses = addresses;
         self
+    }
+
+    /// The services the platform can reach (`BRIDGE_SERVICE_URLS`): only those can be
+    /// connected.
+    pub fn with_service_urls(mut self, urls: ServiceUrls) -> Self {
+        self.service_urls = urls;
+        self
+    }
+
+    pub(crate) fn service_urls(&self) -> &ServiceUrls {
+        &self.service_urls
     }
 
     /// The proxies whose `Forwarded` / `X-Forwarded-For` name the client

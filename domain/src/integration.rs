@@ -34,6 +34,12 @@ pub enum IntegrationError {
     NotRouted { service: Service, pattern: String },
     #[error("a webhook needs at least one event type")]
     NoEventTypes,
+    /// A service lives where the platform says; merchants choose only whether to
+    /// connect it (platform signatures must never reach a merchant's own server).
+    #[error("a service's address is set by the platform, not by its integration")]
+    EndpointFixed,
+    #[error("a webhook needs an endpoint URL")]
+    EndpointRequired,
 }
 
 /// Why deliveries stopped.
@@ -81,7 +87,9 @@ pub enum Integration {
 pub struct Connection {
     pub store_id: Uuid,
     pub target: Target,
-    pub endpoint_url: EndpointUrl,
+    /// A webhook's own URL; `None` for a service, which is reached at the platform's
+    /// configured address.
+    pub endpoint_url: Option<EndpointUrl>,
     pub event_types: EventFilter,
     pub description: Option<Description>,
     /// The id under which the caller stored the new secret.
@@ -151,12 +159,19 @@ pub fn decide(
 }
 
 fn connect(connection: &Connection) -> Result<Vec<Event>, IntegrationError> {
+    let endpoint_url = match (connection.target, &connection.endpoint_url) {
+        (Target::Webhook, Some(url)) => url.as_str().to_owned(),
+        (Target::Webhook, None) => return Err(IntegrationError::EndpointRequired),
+        // In the event, empty: the platform's address for the service.
+        (Target::Service(_), None) => String::new(),
+        (Target::Service(_), Some(_)) => return Err(IntegrationError::EndpointFixed),
+    };
     checked_filter(connection.target, &connection.event_types)?;
     Ok(vec![Event::IntegrationConnected(IntegrationConnected {
         integration: IntegrationData {
             store_id: connection.store_id,
             target: connection.target.as_str().to_owned(),
-            endpoint_url: connection.endpoint_url.as_str().to_owned(),
+            endpoint_url,
             event_types: connection.event_types.to_strings(),
             description: connection
                 .description
@@ -192,6 +207,9 @@ fn update(
 ) -> Result<Vec<Event>, IntegrationError> {
     let mut data = current.data.clone();
     let mut changed = Vec::new();
+    if changes.endpoint_url.is_some() && data.target != Target::WEBHOOK {
+        return Err(IntegrationError::EndpointFixed);
+    }
     if let Some(url) = &changes.endpoint_url
         && url.as_str() != data.endpoint_url
     {

@@ -9,22 +9,11 @@ use serde_json::{Value, json};
 
 use crate::{
     helpers::{
-        Merchant, PLATFORM_WEBHOOK_SECRET, TestApp, connect, error_code, eventually, spawn_app,
-        spawn_app_with,
+        Merchant, PLATFORM_WEBHOOK_SECRET, SERVICES, TestApp, connect, error_code, eventually,
+        spawn_app, spawn_app_with,
     },
-    receiver::{Behaviour, Receiver},
+    receiver::Behaviour,
 };
-
-const SERVICES: [&str; 8] = [
-    "trendscout",
-    "contentforge",
-    "rankpilot",
-    "flowsend",
-    "spydrop",
-    "postpilot",
-    "adscale",
-    "shopchat",
-];
 
 fn product(title: &str) -> Value {
     json!({"title": title, "price": {"amount": 1500, "currency": "USD"}})
@@ -56,17 +45,26 @@ async fn store_with(app: &TestApp, name: &str) -> (Merchant, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_created_product_reaches_exactly_the_six_mapped_services_once_signed_both_ways() {
-    let (app, receiver) = (spawn_app().await, Receiver::start().await);
+    let app = spawn_app().await;
+    let receiver = app.services.clone();
     let (merchant, store_id) = store_with(&app, "Bridge Socks").await;
+    // A service's address is the platform's: a merchant cannot point it anywhere.
+    let redirected = app
+        .request(
+            Method::POST,
+            &format!("/api/v1/stores/{store_id}/integrations"),
+        )
+        .bearer_auth(&merchant.access)
+        .json(&json!({"service": "rankpilot", "endpoint_url": "https://merchant.example/"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, error) = error_code(redirected).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error["details"]["fields"][0]["field"], "endpoint_url");
     let mut secrets = Vec::new();
     for service in SERVICES {
-        let (_, secret, _) = connect(
-            &app,
-            &merchant,
-            &store_id,
-            json!({"service": service, "endpoint_url": receiver.url(service)}),
-        )
-        .await;
+        let (_, secret, _) = connect(&app, &merchant, &store_id, json!({"service": service})).await;
         secrets.push((service, secret));
     }
     // Each service is first told which store connected it.
@@ -131,6 +129,10 @@ async fn a_created_product_reaches_exactly_the_six_mapped_services_once_signed_b
             delivery.platform_signed_by(PLATFORM_WEBHOOK_SECRET.as_bytes()),
             "{service}: X-Platform-Signature"
         );
+        assert!(
+            delivery.platform_v2_signed_by(PLATFORM_WEBHOOK_SECRET.as_bytes(), service),
+            "{service}: X-Platform-Signature-V2 bound to the service and a recent time"
+        );
         assert_eq!(delivery.header("webhook-id"), event_id);
         assert_eq!(delivery.header("x-platform-event-id"), event_id);
         assert_eq!(delivery.header("content-type"), "application/json");
@@ -161,7 +163,8 @@ async fn a_created_product_reaches_exactly_the_six_mapped_services_once_signed_b
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_failing_three_times_then_recovering_gets_four_attempts_under_one_webhook_id() {
-    let (app, receiver) = (spawn_app().await, Receiver::start().await);
+    let app = spawn_app().await;
+    let receiver = app.services.clone();
     receiver.answer(
         "rankpilot",
         Behaviour::FailFirst {
@@ -170,13 +173,7 @@ async fn a_service_failing_three_times_then_recovering_gets_four_attempts_under_
         },
     );
     let (merchant, store_id) = store_with(&app, "Flaky Socks").await;
-    connect(
-        &app,
-        &merchant,
-        &store_id,
-        json!({"service": "rankpilot", "endpoint_url": receiver.url("rankpilot")}),
-    )
-    .await;
+    connect(&app, &merchant, &store_id, json!({"service": "rankpilot"})).await;
     let created = app
         .create_product(&merchant, &store_id, product("Retry Sock"))
         .await;
@@ -234,21 +231,16 @@ async fn a_service_failing_three_times_then_recovering_gets_four_attempts_under_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_service_does_not_delay_deliveries_to_a_healthy_one() {
-    let (app, receiver) = (spawn_app().await, Receiver::start().await);
-    receiver.answer("dead", Behaviour::Hang);
+    let app = spawn_app().await;
+    let receiver = app.services.clone();
+    receiver.answer("rankpilot", Behaviour::Hang);
     let (merchant, store_id) = store_with(&app, "Half Alive").await;
+    connect(&app, &merchant, &store_id, json!({"service": "rankpilot"})).await;
     connect(
         &app,
         &merchant,
         &store_id,
-        json!({"service": "rankpilot", "endpoint_url": receiver.url("dead")}),
-    )
-    .await;
-    connect(
-        &app,
-        &merchant,
-        &store_id,
-        json!({"service": "contentforge", "endpoint_url": receiver.url("healthy")}),
+        json!({"service": "contentforge"}),
     )
     .await;
     let mut created_at = Vec::new();
@@ -260,7 +252,7 @@ async fn a_dead_service_does_not_delay_deliveries_to_a_healthy_one() {
     let received = receiver
         .wait_until("20 healthy deliveries", |r| {
             r.iter()
-                .filter(|r| r.path == "/healthy" && r.event_type() == "product.created")
+                .filter(|r| r.path == "/contentforge" && r.event_type() == "product.created")
                 .count()
                 == 20
         })
@@ -278,12 +270,12 @@ async fn a_dead_service_does_not_delay_deliveries_to_a_healthy_one() {
         "the dead service's attempts are all still hanging"
     );
     assert!(
-        !receiver.at("dead", "product.created").is_empty(),
+        !receiver.at("rankpilot", "product.created").is_empty(),
         "the dead service was tried"
     );
     let mut latencies: Vec<u128> = received
         .iter()
-        .filter(|r| r.path == "/healthy" && r.event_type() == "product.created")
+        .filter(|r| r.path == "/contentforge" && r.event_type() == "product.created")
         .zip(&created_at)
         .map(|(r, sent)| r.at.saturating_duration_since(*sent).as_millis())
         .collect();
@@ -303,7 +295,7 @@ async fn many_hanging_endpoints_do_not_starve_a_healthy_one_of_the_relays_slots(
     // Fewer slots than the hanging endpoints' deliveries (6 × 12 = 72), as many as
     // they would hold at twice their concurrency (64 each) if admission did not adapt.
     let app = spawn_app_with(Role::ALL, &[("BRIDGE_MAX_IN_FLIGHT", "48")]).await;
-    let receiver = Receiver::start().await;
+    let receiver = app.services.clone();
     let (merchant, store_id) = store_with(&app, "Crowded Socks").await;
     for n in 0..HANGING {
         let path = format!("down-{n}");
@@ -320,7 +312,7 @@ async fn many_hanging_endpoints_do_not_starve_a_healthy_one_of_the_relays_slots(
         &app,
         &merchant,
         &store_id,
-        json!({"service": "contentforge", "endpoint_url": receiver.url("healthy")}),
+        json!({"service": "contentforge"}),
     )
     .await;
     for n in 0..PRODUCTS {
@@ -330,7 +322,7 @@ async fn many_hanging_endpoints_do_not_starve_a_healthy_one_of_the_relays_slots(
     receiver
         .wait_until("every healthy delivery", |r| {
             r.iter()
-                .filter(|r| r.path == "/healthy" && r.event_type() == "product.created")
+                .filter(|r| r.path == "/contentforge" && r.event_type() == "product.created")
                 .count()
                 == PRODUCTS
         })
@@ -368,18 +360,12 @@ async fn a_relay_killed_mid_burst_delivers_every_event_after_restart_and_logs_ev
         ],
     )
     .await;
-    let receiver = Receiver::start().await;
+    let receiver = app.services.clone();
     let (merchant, store_id) = store_with(&app, "Crash Socks").await;
     // Slow answers keep attempts in flight when the relay dies.
     receiver.answer("shopchat", Behaviour::Slow(50));
     let relay = app.start_relay();
-    connect(
-        &app,
-        &merchant,
-        &store_id,
-        json!({"service": "shopchat", "endpoint_url": receiver.url("shopchat")}),
-    )
-    .await;
+    connect(&app, &merchant, &store_id, json!({"service": "shopchat"})).await;
     let writes = (0..120).map(|n| {
         let (app, merchant, store_id) = (&app, &merchant, &store_id);
         async move {
@@ -462,23 +448,12 @@ async fn a_relay_killed_mid_burst_delivers_every_event_after_restart_and_logs_ev
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_a_events_never_reach_store_b_endpoints() {
-    let (app, receiver) = (spawn_app().await, Receiver::start().await);
+    let app = spawn_app().await;
+    let receiver = app.services.clone();
     let (alice, store_a) = store_with(&app, "Alice Socks").await;
     let (bob, store_b) = store_with(&app, "Bob Socks").await;
-    connect(
-        &app,
-        &alice,
-        &store_a,
-        json!({"service": "adscale", "endpoint_url": receiver.url("a")}),
-    )
-    .await;
-    connect(
-        &app,
-        &bob,
-        &store_b,
-        json!({"service": "adscale", "endpoint_url": receiver.url("b")}),
-    )
-    .await;
+    connect(&app, &alice, &store_a, json!({"service": "adscale"})).await;
+    connect(&app, &bob, &store_b, json!({"service": "adscale"})).await;
     for n in 0..5 {
         app.create_product(&alice, &store_a, product(&format!("A{n}")))
             .await;
@@ -493,22 +468,28 @@ async fn store_a_events_never_reach_store_b_endpoints() {
         })
         .await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    for delivery in receiver.received() {
-        let body = delivery.json();
-        let expected = if delivery.path == "/a" {
+    // Both stores' adscale connections reach the one AdScale, each delivery naming its
+    // store; each store's products reached it under its own store only.
+    let created = receiver.at("adscale", "product.created");
+    let of_store = |store: &str| {
+        created
+            .iter()
+            .filter(|r| r.json()["store_id"] == store)
+            .count()
+    };
+    assert_eq!((of_store(&store_a), of_store(&store_b)), (5, 1));
+    for delivery in &created {
+        let title = delivery.json()["data"]["product"]["title"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let expected = if title.starts_with('A') {
             &store_a
         } else {
             &store_b
         };
-        assert_eq!(
-            body["store_id"],
-            expected.as_str(),
-            "{} got {body}",
-            delivery.path
-        );
+        assert_eq!(delivery.json()["store_id"], expected.as_str(), "{title}");
     }
-    assert_eq!(receiver.at("a", "product.created").len(), 5);
-    assert_eq!(receiver.at("b", "product.created").len(), 1);
     // Bob's dashboard shows only Bob's attempts, once Alice's are logged too.
     let created_path = "/api/v1/bridge/activity?event_type=product.created";
     eventually("every attempt logged", || async {
@@ -522,29 +503,22 @@ async fn store_a_events_never_reach_store_b_endpoints() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redirects_are_not_followed_and_private_addresses_are_refused() {
-    let (app, receiver) = (spawn_app().await, Receiver::start().await);
-    receiver.answer("moved", Behaviour::Redirect(receiver.url("elsewhere")));
+    let app = spawn_app().await;
+    let receiver = app.services.clone();
+    receiver.answer("trendscout", Behaviour::Redirect(receiver.url("elsewhere")));
     let (merchant, store_id) = store_with(&app, "Redirect Socks").await;
-    connect(
-        &app,
-        &merchant,
-        &store_id,
-        json!({"service": "trendscout", "endpoint_url": receiver.url("moved")}),
-    )
-    .await;
+    connect(&app, &merchant, &store_id, json!({"service": "trendscout"})).await;
     for private in [
         "http://10.0.0.8/hook",
         "http://169.254.169.254/latest",
         "http://[::1]:9/x",
         "http://192.168.1.1/",
+        "http://[2002:a00:1::1]/",
     ] {
         let response = app
-            .request(
-                Method::POST,
-                &format!("/api/v1/stores/{store_id}/integrations"),
-            )
+            .request(Method::POST, &format!("/api/v1/stores/{store_id}/webhooks"))
             .bearer_auth(&merchant.access)
-            .json(&json!({"service": "adscale", "endpoint_url": private}))
+            .json(&json!({"endpoint_url": private, "event_types": ["*"]}))
             .send()
             .await
             .unwrap();
@@ -581,14 +555,22 @@ async fn redirects_are_not_followed_and_private_addresses_are_refused() {
 
     // A name resolving only to loopback is refused before connecting when loopback is
     // not allowed: nothing reaches the receiver listening there.
-    let strict = spawn_app_with(Role::ALL, &[("BRIDGE_ALLOWED_SUBNETS", "")]).await;
-    let (merchant, store_id) = store_with(&strict, "Strict Socks").await;
     let by_name = receiver.url("by-name").replace("127.0.0.1", "localhost");
+    let trendscout_by_name = format!("trendscout={by_name}");
+    let strict = spawn_app_with(
+        Role::ALL,
+        &[
+            ("BRIDGE_ALLOWED_SUBNETS", ""),
+            ("BRIDGE_SERVICE_URLS", &trendscout_by_name),
+        ],
+    )
+    .await;
+    let (merchant, store_id) = store_with(&strict, "Strict Socks").await;
     connect(
         &strict,
         &merchant,
         &store_id,
-        json!({"service": "trendscout", "endpoint_url": by_name}),
+        json!({"service": "trendscout"}),
     )
     .await;
     let created = strict
@@ -612,16 +594,79 @@ async fn redirects_are_not_followed_and_private_addresses_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rotated_secret_keeps_signing_beside_the_new_one() {
-    let (app, receiver) = (spawn_app().await, Receiver::start().await);
-    let (merchant, store_id) = store_with(&app, "Rotating Socks").await;
-    let (id, old_secret, _) = connect(
-        &app,
-        &merchant,
-        &store_id,
-        json!({"service": "shopchat", "endpoint_url": receiver.url("chat")}),
+async fn a_merchant_webhook_cannot_reach_a_subnet_allowed_only_for_services() {
+    // Loopback is the services' network here; merchants may reach only 127.0.0.2.
+    let app = spawn_app_with(
+        Role::ALL,
+        &[
+            ("BRIDGE_ALLOWED_SUBNETS", "127.0.0.0/8"),
+            ("WEBHOOK_ALLOWED_SUBNETS", "127.0.0.2/32"),
+        ],
     )
     .await;
+    let receiver = app.services.clone();
+    let (merchant, store_id) = store_with(&app, "Inside Socks").await;
+    let literal = app
+        .request(Method::POST, &format!("/api/v1/stores/{store_id}/webhooks"))
+        .bearer_auth(&merchant.access)
+        .json(&json!({"endpoint_url": receiver.url("internal"), "event_types": ["*"]}))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, error) = error_code(literal).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error["details"]["fields"][0]["code"], "forbidden_address");
+
+    // By name, it is refused when the name is resolved, before connecting.
+    let by_name = receiver.url("internal").replace("127.0.0.1", "localhost");
+    app.write(
+        &merchant,
+        Method::POST,
+        &format!("/api/v1/stores/{store_id}/webhooks"),
+        json!({"endpoint_url": by_name, "event_types": ["product.created"]}),
+    )
+    .await;
+    connect(&app, &merchant, &store_id, json!({"service": "adscale"})).await;
+    let created = app
+        .create_product(&merchant, &store_id, product("Probe Sock"))
+        .await;
+    receiver
+        .wait_until("the service's delivery", |r| {
+            r.iter()
+                .any(|r| r.path == "/adscale" && r.event_type() == "product.created")
+        })
+        .await;
+    let path = format!("/api/v1/bridge/activity/product/{}", created.id());
+    eventually("both attempts logged", || async {
+        activity(&app, &merchant, &path).await["total"].as_i64() >= Some(2)
+    })
+    .await;
+    let logged = activity(&app, &merchant, &path).await;
+    let webhook = logged["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["service"] == "webhook")
+        .unwrap()
+        .clone();
+    assert_eq!(webhook["status_code"], 0);
+    assert!(
+        webhook["error"].as_str().unwrap().contains("refused"),
+        "{webhook}"
+    );
+    assert!(
+        receiver.received().iter().all(|r| r.path != "/internal"),
+        "no packet reached the internal address"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_secret_keeps_signing_beside_the_new_one() {
+    let app = spawn_app().await;
+    let receiver = app.services.clone();
+    let (merchant, store_id) = store_with(&app, "Rotating Socks").await;
+    let (id, old_secret, _) =
+        connect(&app, &merchant, &store_id, json!({"service": "shopchat"})).await;
     let rotated = app
         .write(
             &merchant,
@@ -675,16 +720,11 @@ async fn a_rotated_secret_keeps_signing_beside_the_new_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gone_endpoint_disables_its_integration() {
-    let (app, receiver) = (spawn_app().await, Receiver::start().await);
-    receiver.answer("gone", Behaviour::Status(410));
+    let app = spawn_app().await;
+    let receiver = app.services.clone();
+    receiver.answer("postpilot", Behaviour::Status(410));
     let (merchant, store_id) = store_with(&app, "Gone Socks").await;
-    let (id, _, _) = connect(
-        &app,
-        &merchant,
-        &store_id,
-        json!({"service": "postpilot", "endpoint_url": receiver.url("gone")}),
-    )
-    .await;
+    let (id, _, _) = connect(&app, &merchant, &store_id, json!({"service": "postpilot"})).await;
     app.create_product(&merchant, &store_id, product("Gone Sock"))
         .await;
     let stream = format!("integration-{id}");
@@ -716,7 +756,7 @@ async fn a_gone_endpoint_disables_its_integration() {
         .await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(
-        receiver.at("gone", "product.created").len(),
+        receiver.at("postpilot", "product.created").len(),
         1,
         "nothing more after 410"
     );
@@ -725,16 +765,10 @@ async fn a_gone_endpoint_disables_its_integration() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exhausted_delivery_notifies_the_merchant_and_can_be_redelivered() {
     let app = spawn_app_with(Role::ALL, &[("BRIDGE_RETRY_SCHEDULE", "0,0.1")]).await;
-    let receiver = Receiver::start().await;
-    receiver.answer("seo", Behaviour::Status(500));
+    let receiver = app.services.clone();
+    receiver.answer("rankpilot", Behaviour::Status(500));
     let (merchant, store_id) = store_with(&app, "Exhausted Socks").await;
-    connect(
-        &app,
-        &merchant,
-        &store_id,
-        json!({"service": "rankpilot", "endpoint_url": receiver.url("seo")}),
-    )
-    .await;
+    connect(&app, &merchant, &store_id, json!({"service": "rankpilot"})).await;
     app.write(
         &merchant,
         Method::POST,
@@ -762,13 +796,14 @@ async fn an_exhausted_delivery_notifies_the_merchant_and_can_be_redelivered() {
     assert_eq!(notice["data"]["attempts"], 2);
     assert_eq!(notice["data"]["last_status_code"], 500);
     assert!(
-        notified.header("x-platform-signature").is_empty(),
+        notified.header("x-platform-signature").is_empty()
+            && notified.header("x-platform-signature-v2").is_empty(),
         "merchants get only their own signature"
     );
-    assert_eq!(receiver.at("seo", "product.created").len(), 2);
+    assert_eq!(receiver.at("rankpilot", "product.created").len(), 2);
 
     // The service is back: everything that failed in the last hour goes again.
-    receiver.answer("seo", Behaviour::Ok);
+    receiver.answer("rankpilot", Behaviour::Ok);
     let now = chrono::Utc::now();
     let redelivered = app
         .write(
@@ -783,7 +818,7 @@ async fn an_exhausted_delivery_notifies_the_merchant_and_can_be_redelivered() {
     let again = receiver
         .wait_until("the redelivery", |r| {
             r.iter()
-                .filter(|r| r.path == "/seo" && r.event_type() == "product.created")
+                .filter(|r| r.path == "/rankpilot" && r.event_type() == "product.created")
                 .count()
                 == 3
         })
@@ -791,7 +826,7 @@ async fn an_exhausted_delivery_notifies_the_merchant_and_can_be_redelivered() {
     assert!(
         again
             .iter()
-            .filter(|r| r.path == "/seo")
+            .filter(|r| r.path == "/rankpilot")
             .all(|r| r.header("webhook-id") == event_id || r.event_type() != "product.created")
     );
 
@@ -827,7 +862,8 @@ async fn an_exhausted_delivery_notifies_the_merchant_and_can_be_redelivered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn merchant_webhooks_receive_their_topics_and_manual_dispatch_sends_now() {
-    let (app, receiver) = (spawn_app().await, Receiver::start().await);
+    let app = spawn_app().await;
+    let receiver = app.services.clone();
     let (merchant, store_id) = store_with(&app, "Hooked Socks").await;
     let hook = app
         .write(
@@ -888,13 +924,13 @@ async fn merchant_webhooks_receive_their_topics_and_manual_dispatch_sends_now() 
         &app,
         &merchant,
         &store_id,
-        json!({"service": "contentforge", "endpoint_url": receiver.url("cf")}),
+        json!({"service": "contentforge"}),
     )
     .await;
     // Dispatch goes to integrations as the relay knows them: once it has provisioned this one.
     receiver
         .wait_until("contentforge provisioned", |r| {
-            r.iter().any(|r| r.path == "/cf")
+            r.iter().any(|r| r.path == "/contentforge")
         })
         .await;
     let dispatched = app
@@ -910,7 +946,7 @@ async fn merchant_webhooks_receive_their_topics_and_manual_dispatch_sends_now() 
     receiver
         .wait_until("the dispatched event", |r| {
             r.iter()
-                .any(|r| r.path == "/cf" && r.event_type() == "product.created")
+                .any(|r| r.path == "/contentforge" && r.event_type() == "product.created")
         })
         .await;
     // Another merchant cannot dispatch it.
@@ -927,7 +963,8 @@ async fn merchant_webhooks_receive_their_topics_and_manual_dispatch_sends_now() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_answering_nul_and_invalid_utf8_cannot_stop_anyone_elses_log() {
-    let (app, receiver) = (spawn_app().await, Receiver::start().await);
+    let app = spawn_app().await;
+    let receiver = app.services.clone();
     let (alice, store_a) = store_with(&app, "Poison Socks").await;
     let (bob, store_b) = store_with(&app, "Healthy Socks").await;
     receiver.answer("poison", Behaviour::Raw(500, b"a\0b\xff\xfe c"));

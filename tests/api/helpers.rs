@@ -11,6 +11,8 @@ use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::receiver::Receiver;
+
 /// Known to the tests so they can forge tokens the platform would have signed.
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 pub const PASSWORD: &str = "correct horse battery";
@@ -19,6 +21,9 @@ pub const PLATFORM_WEBHOOK_SECRET: &str = "platform-webhook-secret-for-tests-012
 
 pub struct TestApp {
     pub address: String,
+    /// Where the platform's eight services receive deliveries: one path per service
+    /// (`/rankpilot`, `/flowsend`, …), as `BRIDGE_SERVICE_URLS` says.
+    pub services: Receiver,
     pub client: reqwest::Client,
     pub pool: PgPool,
     database: String,
@@ -33,10 +38,36 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(Role::ALL, &[]).await
 }
 
+/// `BRIDGE_SERVICE_URLS` for services received by `services`, each at its own path.
+pub fn service_urls(services: &Receiver) -> String {
+    SERVICES
+        .iter()
+        .map(|service| format!("{service}={}", services.url(service)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub const SERVICES: [&str; 8] = [
+    "trendscout",
+    "contentforge",
+    "rankpilot",
+    "flowsend",
+    "spydrop",
+    "postpilot",
+    "adscale",
+    "shopchat",
+];
+
 /// The settings every test app runs with: its own database, stream and media folder,
-/// deliveries allowed to loopback (where the receivers are), and a compressed retry
-/// schedule; `overrides` win.
-fn config_for(database: &str, names: &StreamNames, overrides: &[(String, String)]) -> Config {
+/// its services at `services`, deliveries allowed to loopback (where the receivers
+/// are), and a compressed retry schedule; `overrides` win.
+fn config_for(
+    database: &str,
+    names: &StreamNames,
+    services: &Receiver,
+    overrides: &[(String, String)],
+) -> Config {
+    let service_urls = service_urls(services);
     let url = database_url(database);
     let media_dir = std::env::temp_dir()
         .join(database)
@@ -55,7 +86,8 @@ fn config_for(database: &str, names: &StreamNames, overrides: &[(String, String)
             "PLATFORM_WEBHOOK_SECRET" => Some(PLATFORM_WEBHOOK_SECRET.to_owned()),
             "READ_YOUR_WRITES_TIMEOUT_MS" => Some("2000".to_owned()),
             "MEDIA_DIR" => Some(media_dir.clone()),
-            "BRIDGE_ALLOWED_SUBNETS" => Some("127.0.0.0/8".to_owned()),
+            "BRIDGE_ALLOWED_SUBNETS" | "WEBHOOK_ALLOWED_SUBNETS" => Some("127.0.0.0/8".to_owned()),
+            "BRIDGE_SERVICE_URLS" => Some(service_urls.clone()),
             "BRIDGE_RETRY_SCHEDULE" => Some("0,0.2,0.2,0.2,0.2".to_owned()),
             "BRIDGE_THROTTLE_WAIT_SECS" => Some("0.2".to_owned()),
             "BRIDGE_CIRCUIT_COOLDOWN_SECS" => Some("0.5".to_owned()),
@@ -73,7 +105,8 @@ pub async fn spawn_app_with(roles: &[Role], overrides: &[(&str, &str)]) -> TestA
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    let config = config_for(&database, &names, &overrides);
+    let services = Receiver::start().await;
+    let config = config_for(&database, &names, &services, &overrides);
     let platform = Platform::start(config).await.expect("the platform starts");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
     let address = format!("http://{}", listener.local_addr().expect("bound"));
@@ -88,6 +121,7 @@ pub async fn spawn_app_with(roles: &[Role], overrides: &[(&str, &str)]) -> TestA
         .expect("the test database accepts connections");
     TestApp {
         address,
+        services,
         client: reqwest::Client::new(),
         pool,
         database,
@@ -130,7 +164,7 @@ impl Drop for Relay {
 impl TestApp {
     /// Starts a `bridge-relay` role against this app's database and stream.
     pub fn start_relay(&self) -> Relay {
-        let config = config_for(&self.database, &self.names, &self.overrides);
+        let config = config_for(&self.database, &self.names, &self.services, &self.overrides);
         let (kill, killed) = std::sync::mpsc::channel::<()>();
         let (started, ready) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {

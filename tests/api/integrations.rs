@@ -5,10 +5,7 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::{
-    helpers::{Merchant, TestApp, connect, error_code, fields, spawn_app},
-    receiver::Receiver,
-};
+use crate::helpers::{Merchant, TestApp, connect, error_code, fields, spawn_app, spawn_app_with};
 
 async fn refused(
     app: &TestApp,
@@ -29,7 +26,7 @@ async fn refused(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connected_service_shows_its_secret_once_and_is_listed_without_it() {
-    let (app, receiver) = (spawn_app().await, Receiver::start().await);
+    let app = spawn_app().await;
     let merchant = app.register().await;
     let store_id = app.create_store(&merchant, "Connected Socks").await.id();
     let path = format!("/api/v1/stores/{store_id}/integrations");
@@ -37,7 +34,7 @@ async fn a_connected_service_shows_its_secret_once_and_is_listed_without_it() {
         &app,
         &merchant,
         &store_id,
-        json!({"service": "rankpilot", "endpoint_url": receiver.url("rp"), "description": "SEO"}),
+        json!({"service": "rankpilot", "description": "SEO"}),
     )
     .await;
     let key = STANDARD
@@ -51,6 +48,10 @@ async fn a_connected_service_shows_its_secret_once_and_is_listed_without_it() {
     let shown = &listed["data"][0];
     assert_eq!(shown["id"], id.as_str());
     assert_eq!(shown["service"], "rankpilot");
+    assert!(
+        shown["endpoint_url"].is_null(),
+        "the platform's to know: {shown}"
+    );
     assert_eq!(shown["enabled"], true);
     assert_eq!(
         shown["receives"],
@@ -63,7 +64,7 @@ async fn a_connected_service_shows_its_secret_once_and_is_listed_without_it() {
         &merchant,
         Method::POST,
         &path,
-        json!({"service": "rankpilot", "endpoint_url": receiver.url("again")}),
+        json!({"service": "rankpilot"}),
     )
     .await;
     assert_eq!(
@@ -100,13 +101,7 @@ async fn a_connected_service_shows_its_secret_once_and_is_listed_without_it() {
     let (status, _) = app.read(&merchant, &item, gone.position).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // The service is free to connect again.
-    connect(
-        &app,
-        &merchant,
-        &store_id,
-        json!({"service": "rankpilot", "endpoint_url": receiver.url("rp2")}),
-    )
-    .await;
+    connect(&app, &merchant, &store_id, json!({"service": "rankpilot"})).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,34 +112,35 @@ async fn every_invalid_integration_field_is_named() {
     let integrations = format!("/api/v1/stores/{store_id}/integrations");
     let webhooks = format!("/api/v1/stores/{store_id}/webhooks");
     let cases = [
+        (&integrations, json!({"service": "myspace"}), "service"),
         (
             &integrations,
-            json!({"service": "myspace", "endpoint_url": "https://x.example/"}),
-            "service",
+            json!({"service": "adscale", "endpoint_url": "https://x.example/"}),
+            "endpoint_url",
         ),
         (
-            &integrations,
-            json!({"service": "adscale", "endpoint_url": "ftp://x.example/"}),
+            &webhooks,
+            json!({"endpoint_url": "ftp://x.example/", "event_types": ["*"]}),
+            "endpoint_url",
+        ),
+        (
+            &webhooks,
+            json!({"endpoint_url": "https://u:p@x.example/", "event_types": ["*"]}),
+            "endpoint_url",
+        ),
+        (
+            &webhooks,
+            json!({"endpoint_url": "http://10.1.2.3/", "event_types": ["*"]}),
             "endpoint_url",
         ),
         (
             &integrations,
-            json!({"service": "adscale", "endpoint_url": "https://u:p@x.example/"}),
-            "endpoint_url",
-        ),
-        (
-            &integrations,
-            json!({"service": "adscale", "endpoint_url": "http://10.1.2.3/"}),
-            "endpoint_url",
-        ),
-        (
-            &integrations,
-            json!({"service": "rankpilot", "endpoint_url": "http://127.0.0.1:9/", "event_types": ["order.created"]}),
+            json!({"service": "rankpilot", "event_types": ["order.created"]}),
             "event_types",
         ),
         (
             &integrations,
-            json!({"service": "rankpilot", "endpoint_url": "http://127.0.0.1:9/", "event_types": ["product.created", "Bad Type"]}),
+            json!({"service": "rankpilot", "event_types": ["product.created", "Bad Type"]}),
             "event_types[1]",
         ),
         (
@@ -208,4 +204,38 @@ async fn every_invalid_integration_field_is_named() {
         .read(&merchant, "/api/v1/bridge/service/myspace/activity", None)
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_services_the_platform_has_an_address_for_can_be_connected() {
+    let app = spawn_app_with(
+        dropship::Role::ALL,
+        &[("BRIDGE_SERVICE_URLS", "rankpilot=http://127.0.0.1:9/in")],
+    )
+    .await;
+    let merchant = app.register().await;
+    let store_id = app.create_store(&merchant, "Partial Socks").await.id();
+    let path = format!("/api/v1/stores/{store_id}/integrations");
+    let (status, _, error) = refused(
+        &app,
+        &merchant,
+        Method::POST,
+        &path,
+        json!({"service": "adscale"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&error), ["service"]);
+    assert_eq!(error["details"]["fields"][0]["code"], "not_available");
+    let (id, _, _) = connect(&app, &merchant, &store_id, json!({"service": "rankpilot"})).await;
+    let (status, _, error) = refused(
+        &app,
+        &merchant,
+        Method::PATCH,
+        &format!("{path}/{id}"),
+        json!({"endpoint_url": "https://merchant.example/"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&error), ["endpoint_url"]);
 }

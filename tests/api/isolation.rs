@@ -23,9 +23,7 @@ fn valid_body(method: &str, path: &str, product_id: &str) -> Option<Value> {
             json!({"variant_id": "00000000-0000-7000-8000-000000000000", "delta": -1, "reason": "theft"}),
         ),
         ("PATCH", None) if path == "/api/v1/stores/{store_id}" => Some(json!({"name": "Hijacked"})),
-        ("POST", None) if path.ends_with("/integrations") => {
-            Some(json!({"service": "shopchat", "endpoint_url": "http://127.0.0.1:9/stolen"}))
-        }
+        ("POST", None) if path.ends_with("/integrations") => Some(json!({"service": "shopchat"})),
         ("POST", None) if path.ends_with("/webhooks") => {
             Some(json!({"endpoint_url": "http://127.0.0.1:9/stolen", "event_types": ["*"]}))
         }
@@ -81,13 +79,8 @@ async fn another_merchants_store_and_keys_are_404_on_every_route() {
         )
         .await;
     let receiver = Receiver::start().await;
-    let (integration_id, _, _) = connect(
-        &app,
-        &owner,
-        &store_id,
-        json!({"service": "rankpilot", "endpoint_url": receiver.url("rp")}),
-    )
-    .await;
+    let (integration_id, _, _) =
+        connect(&app, &owner, &store_id, json!({"service": "rankpilot"})).await;
     let webhook = app
         .write(
             &owner,

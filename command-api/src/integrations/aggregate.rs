@@ -59,6 +59,18 @@ impl<const WEBHOOK: bool> Aggregate for IntegrationOf<WEBHOOK> {
                 "required",
                 error.to_string(),
             )]),
+            error @ IntegrationError::EndpointFixed => ApiError::Validation(vec![FieldError::new(
+                "endpoint_url",
+                "set_by_platform",
+                error.to_string(),
+            )]),
+            error @ IntegrationError::EndpointRequired => {
+                ApiError::Validation(vec![FieldError::new(
+                    "endpoint_url",
+                    "required",
+                    error.to_string(),
+                )])
+            }
         }
     }
 
@@ -82,7 +94,7 @@ impl<const WEBHOOK: bool> Aggregate for IntegrationOf<WEBHOOK> {
                 id,
                 store_id: c.data.store_id,
                 service: c.data.target.clone(),
-                endpoint_url: c.data.endpoint_url.clone(),
+                endpoint_url: Some(c.data.endpoint_url.clone()).filter(|url| !url.is_empty()),
                 receives: receives(&c.data.target, &c.data.event_types),
                 event_types: c.data.event_types.clone(),
                 description: c.data.description.clone(),

@@ -136,9 +136,9 @@ pub(super) async fn connect_integration(
 ) -> Result<Response, ApiError> {
     let store_id = resource_id(&store_id)?;
     let request = &body.value;
-    let target = parse::target(&request.service)?;
+    let target = parse::target(&request.service, state.service_urls())?;
     let connection = parse::connection(
-        &request.endpoint_url,
+        None,
         &request.event_types,
         request.description.as_deref(),
         state.addresses(),
@@ -146,7 +146,7 @@ pub(super) async fn connect_integration(
     connect::<false>(&state, &context, store_id, target, connection, &body.raw).await
 }
 
-/// Change a service integration's URL, filter or description, or enable/disable it.
+/// Change a service integration's filter or description, or enable/disable it.
 #[utoipa::path(
     patch, path = "/api/v1/stores/{store_id}/integrations/{integration_id}", tag = "bridge",
     request_body = UpdateIntegrationRequest,
@@ -212,7 +212,7 @@ pub(super) async fn create_webhook(
     let store_id = resource_id(&store_id)?;
     let request = &body.value;
     let connection = parse::connection(
-        &request.endpoint_url,
+        Some(&request.endpoint_url),
         &request.event_types,
         request.description.as_deref(),
         state.addresses(),

@@ -1,7 +1,7 @@
 //! Integration requests into value objects, every bad field named.
 
 use api_core::{ApiError, FieldError};
-use bridge_relay::AddressPolicy;
+use bridge_relay::{AddressPolicy, ServiceUrls};
 use domain::{
     Description,
     integration::{EndpointUrl, EventFilter, IntegrationChanges, Target},
@@ -12,7 +12,8 @@ use schemas::api::bridge::UpdateIntegrationRequest;
 use crate::fields::Fields;
 
 pub struct Connection {
-    pub endpoint_url: EndpointUrl,
+    /// A webhook's; none for a service.
+    pub endpoint_url: Option<EndpointUrl>,
     pub event_types: EventFilter,
     pub description: Option<Description>,
 }
@@ -46,26 +47,39 @@ fn event_types(fields: &mut Fields, raw: &[String]) -> Option<EventFilter> {
     }
 }
 
-pub fn target(raw: &str) -> Result<Target, ApiError> {
-    Target::parse(raw)
-        .filter(|t| *t != Target::Webhook)
-        .ok_or_else(|| {
-            ApiError::Validation(vec![FieldError::new(
-                "service",
-                "unknown_service",
-                "must be one of trendscout, contentforge, rankpilot, flowsend, spydrop, postpilot, adscale, shopchat",
-            )])
-        })
+/// A service the platform can reach: known, and with an address in
+/// `BRIDGE_SERVICE_URLS`.
+pub fn target(raw: &str, services: &ServiceUrls) -> Result<Target, ApiError> {
+    let invalid = |code: &str, message: &str| {
+        ApiError::Validation(vec![FieldError::new("service", code, message)])
+    };
+    match Target::parse(raw) {
+        Some(Target::Service(service)) if services.url_of(service).is_some() => {
+            Ok(Target::Service(service))
+        }
+        Some(Target::Service(_)) => Err(invalid(
+            "not_available",
+            "this platform has no address for this service; it cannot be connected",
+        )),
+        _ => Err(invalid(
+            "unknown_service",
+            "must be one of trendscout, contentforge, rankpilot, flowsend, spydrop, postpilot, adscale, shopchat",
+        )),
+    }
 }
 
+/// A connection: a webhook's with its URL, a service's without one.
 pub fn connection(
-    url: &str,
+    url: Option<&str>,
     raw_event_types: &[String],
     description: Option<&str>,
     addresses: &AddressPolicy,
 ) -> Result<Connection, ApiError> {
     let mut fields = Fields::default();
-    let endpoint_url = endpoint_url(&mut fields, url, addresses);
+    let endpoint_url = match url {
+        Some(raw) => endpoint_url(&mut fields, raw, addresses).map(Some),
+        None => Some(None),
+    };
     let event_types = event_types(&mut fields, raw_event_types);
     let description = match description {
         None => Some(None),

@@ -13,7 +13,8 @@ fn connection(target: Target, patterns: &[&str]) -> Connection {
     Connection {
         store_id: store(),
         target,
-        endpoint_url: EndpointUrl::parse("https://hooks.example.com/in").expect("url"),
+        endpoint_url: (target == Target::Webhook)
+            .then(|| EndpointUrl::parse("https://hooks.example.com/in").expect("url")),
         event_types: filter(patterns),
         description: None,
         secret_id: Uuid::from_u128(10),
@@ -46,6 +47,32 @@ fn a_service_connects_with_its_default_routes() {
         &events[..],
         [Event::IntegrationConnected(e)] if e.integration.target == "rankpilot" && e.integration.event_types.is_empty()
     ));
+}
+
+#[test]
+fn a_service_is_reached_at_the_platforms_address_never_at_one_the_merchant_gives() {
+    let url = EndpointUrl::parse("https://merchant.example/steal").expect("url");
+    let mut with_url = connection(Target::Service(Service::RankPilot), &[]);
+    with_url.endpoint_url = Some(url.clone());
+    assert_eq!(
+        decide(&Integration::Unborn, &IntegrationCommand::Connect(with_url)),
+        Err(IntegrationError::EndpointFixed)
+    );
+    let service = given(&connected(Target::Service(Service::RankPilot)));
+    let moved = IntegrationCommand::Update(IntegrationChanges {
+        endpoint_url: Some(url),
+        ..Default::default()
+    });
+    assert_eq!(
+        decide(&service, &moved),
+        Err(IntegrationError::EndpointFixed)
+    );
+    let mut webhook = connection(Target::Webhook, &["*"]);
+    webhook.endpoint_url = None;
+    assert_eq!(
+        decide(&Integration::Unborn, &IntegrationCommand::Connect(webhook)),
+        Err(IntegrationError::EndpointRequired)
+    );
 }
 
 #[test]

@@ -52,7 +52,7 @@ impl IntegrationRow {
             store_id: self.store_id,
             receives: receives(&self.target, &self.event_types),
             service: self.target,
-            endpoint_url: self.url,
+            endpoint_url: Some(self.url).filter(|url| !url.is_empty()),
             event_types: self.event_types,
             description: self.description,
             enabled: self.enabled,

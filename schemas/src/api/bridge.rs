@@ -7,15 +7,14 @@ use uuid::Uuid;
 
 use super::present;
 
-/// Connect one of the platform's services to a store.
+/// Connect one of the platform's services to a store. Where the service receives its
+/// deliveries is the platform's to say (`BRIDGE_SERVICE_URLS`), not the merchant's.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectIntegrationRequest {
     /// `trendscout`, `contentforge`, `rankpilot`, `flowsend`, `spydrop`, `postpilot`,
-    /// `adscale` or `shopchat`.
+    /// `adscale` or `shopchat`: one the platform has an address for.
     pub service: String,
-    /// Absolute http(s) URL the service receives deliveries at.
-    pub endpoint_url: String,
     /// Narrows the service's routes (exact types or `aggregate.*`); all of them when absent.
     #[serde(default)]
     pub event_types: Vec<String>,
@@ -37,6 +36,7 @@ pub struct CreateWebhookRequest {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateIntegrationRequest {
+    /// A webhook's new URL; a service's address is not the merchant's to change (422).
     #[serde(alias = "url")]
     pub endpoint_url: Option<String>,
     pub event_types: Option<Vec<String>>,
@@ -53,7 +53,8 @@ pub struct IntegrationView {
     pub store_id: Uuid,
     /// The service, or `webhook` for a merchant's own endpoint.
     pub service: String,
-    pub endpoint_url: String,
+    /// A webhook's URL; `null` for a service, which the platform knows the address of.
+    pub endpoint_url: Option<String>,
     /// As configured; empty for a service means its default routes.
     pub event_types: Vec<String>,
     /// What it receives: the configured filter, or a service's default routes.
