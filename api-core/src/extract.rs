@@ -215,9 +215,8 @@ mod tests {
             (missing[0].field.as_str(), missing[0].code.as_str()),
             ("name", "required")
         );
-        let unknown = fields(
-            parse_json::<Strict>(br#"{"name": "a", "nmae": "b"}"#).expect_err("unknown"),
-        );
+        let unknown =
+            fields(parse_json::<Strict>(br#"{"name": "a", "nmae": "b"}"#).expect_err("unknown"));
         assert_eq!(
             (unknown[0].field.as_str(), unknown[0].code.as_str()),
             ("nmae", "unknown_field")

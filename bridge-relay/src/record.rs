@@ -298,3 +298,135 @@ impl Columns {
             .push(attempt.map(|(_, r)| r.attempted_at));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use eventlog::jetstream::StreamNames;
+
+    use super::*;
+    use crate::{config::DeliverySettings, config::RelayConfig, sweeper::recover_expired};
+
+    /// A message claimed for its first attempt, its lease ending in `lease_secs`.
+    async fn claimed(pool: &PgPool, lease_secs: f64) -> Claimed {
+        let (claim, event_id, endpoint_id) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO bridge_messages (event_id, event_type, store_id, resource_type, \
+               resource_id, event_at, endpoint_id, target, trigger, state, attempts, \
+               max_attempts, next_attempt_at, claim, lease_until) \
+             VALUES ($1, 'product.created', $2, 'product', 'p', now(), $3, 'rankpilot', \
+               'scheduled', 'delivering', 1, 5, now(), $4, \
+               now() + make_interval(secs => $5)) RETURNING id",
+        )
+        .bind(event_id)
+        .bind(Uuid::now_v7())
+        .bind(endpoint_id)
+        .bind(claim)
+        .bind(lease_secs)
+        .fetch_one(pool)
+        .await
+        .expect("a queued message");
+        Claimed {
+            id,
+            claim,
+            event_id,
+            event_type: "product.created".into(),
+            endpoint_id,
+            trigger: "scheduled".into(),
+            body: "{}".into(),
+            attempt: 1,
+            max_attempts: 5,
+        }
+    }
+
+    fn answered(status_code: i32, excerpt: &str) -> AttemptResult {
+        AttemptResult {
+            status_code,
+            latency_ms: 7,
+            excerpt: Some(excerpt.to_owned()),
+            error: None,
+            verdict: if status_code == 200 {
+                Verdict::Delivered
+            } else {
+                Verdict::Failed(crate::schedule::FailureKind::Other)
+            },
+            retry_after: None,
+            attempted_at: Utc::now(),
+        }
+    }
+
+    async fn logged(pool: &PgPool, message: &Claimed) -> Vec<(i32, i32, bool, Option<String>)> {
+        sqlx::query_as(
+            "SELECT attempt, status_code, success, response_excerpt FROM bridge_deliveries \
+             WHERE message_id = $1 ORDER BY id",
+        )
+        .bind(message.id)
+        .fetch_all(pool)
+        .await
+        .expect("the log")
+    }
+
+    #[sqlx::test(migrator = "eventlog::MIGRATOR")]
+    async fn an_outcome_arriving_after_its_lease_ran_out_replaces_the_unknown_attempt(
+        pool: PgPool,
+    ) {
+        let message = claimed(&pool, -1.0).await;
+        let config = RelayConfig::new(
+            StreamNames::new("UNUSED", "unused"),
+            Vec::new(),
+            DeliverySettings::default(),
+        );
+        recover_expired(&pool, &config).await.expect("swept");
+        assert_eq!(
+            logged(&pool, &message).await,
+            [(1, 0, false, None)],
+            "logged as unknown"
+        );
+
+        let late = Outcome::attempted(&message, answered(200, "ok"), None);
+        write(&pool, &[late]).await.expect("recorded");
+        assert_eq!(
+            logged(&pool, &message).await,
+            [(1, 200, true, Some("ok".to_owned()))],
+            "one attempt, as it really went"
+        );
+        let state: String = sqlx::query_scalar("SELECT state FROM bridge_messages WHERE id = $1")
+            .bind(message.id)
+            .fetch_one(&pool)
+            .await
+            .expect("the message");
+        assert_eq!(state, "succeeded", "not sent again");
+    }
+
+    #[sqlx::test(migrator = "eventlog::MIGRATOR")]
+    async fn an_outcome_postgres_refuses_is_isolated_and_the_rest_of_its_batch_recorded(
+        pool: PgPool,
+    ) {
+        let mut messages = Vec::new();
+        for _ in 0..3 {
+            messages.push(claimed(&pool, 60.0).await);
+        }
+        // A NUL only sanitising would have removed: Postgres refuses it in `text`.
+        let mut batch: Vec<Outcome> = messages
+            .iter()
+            .zip(["fine", "a\0b", "also fine"])
+            .map(|(message, excerpt)| Outcome::attempted(message, answered(500, excerpt), None))
+            .collect();
+        tokio::time::timeout(Duration::from_secs(10), record(&pool, &mut batch))
+            .await
+            .expect("never retried forever");
+        assert_eq!(
+            logged(&pool, &messages[0]).await[0].3.as_deref(),
+            Some("fine")
+        );
+        assert_eq!(
+            logged(&pool, &messages[2]).await[0].3.as_deref(),
+            Some("also fine")
+        );
+        let refused = &logged(&pool, &messages[1]).await;
+        assert_eq!(
+            (refused[0].1, refused[0].3.as_deref()),
+            (500, None),
+            "logged without the body"
+        );
+    }
+}

@@ -39,14 +39,14 @@ pub async fn run_sweeper(
 }
 
 /// Deliveries claimed by a relay that stopped before recording the outcome.
-pub async fn recover_expired(pool: &PgPool, config: &RelayConfig) -> Result<u64, sqlx::Error> {
+pub async fn recover_expired(pool: &PgPool, config: &RelayConfig) -> Result<(), sqlx::Error> {
     let schedule: Vec<f64> = config
         .delivery
         .retry_schedule
         .iter()
         .map(Duration::as_secs_f64)
         .collect();
-    let recovered = sqlx::query(
+    sqlx::query(
         "WITH expired AS ( \
            SELECT id, lease_until FROM bridge_messages \
            WHERE state = 'delivering' AND lease_until < now() \
@@ -78,7 +78,7 @@ pub async fn recover_expired(pool: &PgPool, config: &RelayConfig) -> Result<u64,
     .bind(config.lease().as_secs_f64())
     .execute(pool)
     .await?;
-    Ok(recovered.rows_affected())
+    Ok(())
 }
 
 async fn report_notices(pool: &PgPool, log: &EventLog) -> Result<(), sqlx::Error> {

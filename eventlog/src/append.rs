@@ -77,6 +77,9 @@ impl fmt::Debug for IdempotencyClaim {
 
 #[derive(Debug)]
 pub struct AppendRequest {
+    /// Names this append for as long as it is retried: stored with its events, so a
+    /// retry after a lost answer finds what it already wrote.
+    pub command_id: Uuid,
     pub stream_id: String,
     pub store_id: Option<Uuid>,
     pub expected: ExpectedVersion,
@@ -94,6 +97,7 @@ impl AppendRequest {
         events: Vec<NewEvent>,
     ) -> Self {
         Self {
+            command_id: Uuid::now_v7(),
             stream_id: stream_id.into(),
             store_id: None,
             expected,

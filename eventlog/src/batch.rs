@@ -93,6 +93,7 @@ struct Rows {
     metadata: Vec<String>,
     recorded_at: Vec<DateTime<Utc>>,
     hash: Vec<Vec<u8>>,
+    command_id: Vec<uuid::Uuid>,
     remembered: Vec<(String, String, Vec<u8>, String)>,
 }
 
@@ -116,6 +117,8 @@ struct Plan {
     owners: HashMap<UniqueKey, Option<String>>,
     stored_responses: HashMap<(String, String), (Vec<u8>, serde_json::Value)>,
     claimed_keys: HashSet<(String, String)>,
+    /// Appends of this batch that an earlier attempt already committed, by command id.
+    committed: HashMap<uuid::Uuid, Appended>,
     rows: Rows,
 }
 
@@ -146,6 +149,11 @@ pub async fn write_batch(
     };
     plan.load_reservations(conn, requests).await?;
     plan.load_idempotency(conn, requests).await?;
+    // Under the lock is where a batch goes after a failed attempt, which may have
+    // committed all the same (the answer lost with the connection).
+    if reads == Reads::UnderLock {
+        plan.load_committed(conn, requests).await?;
+    }
     let outcomes: Vec<BatchOutcome> = requests.iter().map(|request| plan.admit(request)).collect();
     if reads == Reads::Optimistic && outcomes.iter().any(may_rest_on_stale_reads) {
         return Ok(None);
@@ -189,6 +197,7 @@ impl Plan {
             owners: HashMap::new(),
             stored_responses: HashMap::new(),
             claimed_keys: HashSet::new(),
+            committed: HashMap::new(),
             rows: Rows::default(),
         }
     }
@@ -311,6 +320,34 @@ impl Plan {
         Ok(())
     }
 
+    async fn load_committed(
+        &mut self,
+        conn: &mut PgConnection,
+        requests: &[&AppendRequest],
+    ) -> Result<(), sqlx::Error> {
+        let ids: Vec<uuid::Uuid> = requests.iter().map(|r| r.command_id).collect();
+        let rows = sqlx::query(
+            "SELECT command_id, stream_id, max(version) AS version, \
+                    array_agg(position ORDER BY position) AS positions \
+             FROM events WHERE command_id = ANY($1) GROUP BY command_id, stream_id",
+        )
+        .persistent(false)
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in &rows {
+            self.committed.insert(
+                row.try_get("command_id")?,
+                Appended {
+                    stream_id: row.try_get("stream_id")?,
+                    version: row.try_get("version")?,
+                    positions: row.try_get("positions")?,
+                },
+            );
+        }
+        Ok(())
+    }
+
     fn admit(&mut self, request: &AppendRequest) -> BatchOutcome {
         if let Some(claim) = &request.idempotency {
             let key = (claim.scope.clone(), claim.key.clone());
@@ -326,6 +363,9 @@ impl Plan {
             if !self.claimed_keys.insert(key) {
                 return None;
             }
+        }
+        if let Some(appended) = self.committed.get(&request.command_id) {
+            return Some(Ok(AppendOutcome::Appended(appended.clone())));
         }
         // A value released earlier in this batch is claimed in the next one, so that
         // one statement never both deletes and inserts the same reservation.
@@ -417,7 +457,7 @@ impl Plan {
             }
         }
         for (event, hash) in recorded {
-            self.rows.push(event, hash, &metadata);
+            self.rows.push(event, hash, &metadata, request.command_id);
         }
         if let Some(claim) = &request.idempotency {
             let response = (claim.respond)(&appended);
@@ -471,10 +511,10 @@ impl Plan {
                 SELECT (SELECT coalesce(max(position), 0) FROM events) = $24 AS unchanged FROM lock \
              ), new_events AS ( \
                 INSERT INTO events (position, stream_id, version, event_id, event_type, schema_version, \
-                                    store_id, payload, metadata, recorded_at, hash) \
-                SELECT p, s, v, i, t, sv, st, pl, m::jsonb, r, h FROM unnest($1::bigint[], $2::text[], \
+                                    store_id, payload, metadata, recorded_at, hash, command_id) \
+                SELECT p, s, v, i, t, sv, st, pl, m::jsonb, r, h, c FROM unnest($1::bigint[], $2::text[], \
                     $3::int[], $4::uuid[], $5::text[], $6::int2[], $7::uuid[], $8::bytea[], $9::text[], \
-                    $10::timestamptz[], $11::bytea[]) AS n(p, s, v, i, t, sv, st, pl, m, r, h), head \
+                    $10::timestamptz[], $11::bytea[], $25::uuid[]) AS n(p, s, v, i, t, sv, st, pl, m, r, h, c), head \
                 WHERE 1 / head.unchanged::int = 1 \
              ), claimed AS ( \
                 INSERT INTO unique_keys (scope, value, stream_id) \
@@ -519,6 +559,7 @@ impl Plan {
         .bind(APPENDED_CHANNEL)
         .bind(last_position.to_string())
         .bind(self.head_position)
+        .bind(&rows.command_id)
         .execute(&mut *conn)
         .await?;
         Ok(())
@@ -526,7 +567,14 @@ impl Plan {
 }
 
 impl Rows {
-    fn push(&mut self, event: RecordedEvent, hash: Vec<u8>, metadata: &str) {
+    fn push(
+        &mut self,
+        event: RecordedEvent,
+        hash: Vec<u8>,
+        metadata: &str,
+        command_id: uuid::Uuid,
+    ) {
+        self.command_id.push(command_id);
         self.position.push(event.position);
         self.stream_id.push(event.stream_id);
         self.version.push(event.version);

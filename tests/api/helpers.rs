@@ -99,12 +99,48 @@ fn config_for(
 
 /// The platform with `roles` only, and settings `overrides`.
 pub async fn spawn_app_with(roles: &[Role], overrides: &[(&str, &str)]) -> TestApp {
+    spawn_app_via(roles, overrides, None).await
+}
+
+/// Every role, its Postgres connections going through a proxy on 127.0.0.1:`port`
+/// (without TLS, so the proxy can read the statements); the test's own pool does not.
+pub async fn spawn_app_through(port: u16) -> TestApp {
+    spawn_app_via(Role::ALL, &[], Some(port)).await
+}
+
+/// Where `DATABASE_URL` points: the Postgres server the proxies forward to.
+pub fn postgres_address() -> std::net::SocketAddr {
+    let url = database_url("postgres");
+    let authority = url
+        .split_once('@')
+        .map_or(url.as_str(), |(_, rest)| rest)
+        .split('/')
+        .next()
+        .unwrap_or("127.0.0.1:5432");
+    let with_port = if authority.contains(':') {
+        authority.to_owned()
+    } else {
+        format!("{authority}:5432")
+    };
+    with_port
+        .replace("localhost", "127.0.0.1")
+        .parse()
+        .expect("DATABASE_URL names host:port")
+}
+
+async fn spawn_app_via(roles: &[Role], overrides: &[(&str, &str)], proxy: Option<u16>) -> TestApp {
     let database = format!("dropship_api_{}", Uuid::new_v4().simple());
     let names = isolated_names();
-    let overrides: Vec<(String, String)> = overrides
+    let mut overrides: Vec<(String, String)> = overrides
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
+    if let Some(port) = proxy {
+        let direct = database_url(&database);
+        let upstream = postgres_address().to_string();
+        let proxied = direct.replacen(&upstream, &format!("127.0.0.1:{port}"), 1);
+        overrides.push(("DATABASE_URL".into(), format!("{proxied}?sslmode=disable")));
+    }
     let services = Receiver::start().await;
     let config = config_for(&database, &names, &services, &overrides);
     let platform = Platform::start(config).await.expect("the platform starts");
