@@ -202,7 +202,7 @@ async fn anonymous_requests_with_huge_or_unknown_keys_do_not_grow_memory() {
         .collect()
         .await;
     assert!(statuses.iter().all(|s| *s == StatusCode::URI_TOO_LONG));
-    let unknown: Vec<StatusCode> = futures::stream::iter(0..4000)
+    let unknown: Vec<StatusCode> = futures::stream::iter(0..1000)
         .map(|n| {
             send(format!(
                 "/api/v1/public/stores/no-such-store-{n:0>50}/products"
@@ -212,7 +212,7 @@ async fn anonymous_requests_with_huge_or_unknown_keys_do_not_grow_memory() {
         .collect()
         .await;
     assert!(unknown.iter().all(|s| *s == StatusCode::NOT_FOUND));
-    let tags: Vec<StatusCode> = futures::stream::iter(0..4000)
+    let tags: Vec<StatusCode> = futures::stream::iter(0..1000)
         .map(|n| {
             send(format!(
                 "/api/v1/public/stores/{slug}/products?tag={n}{}",

@@ -166,7 +166,11 @@ fn a_rotation_keeps_the_old_secret_for_a_day() {
 
 #[test]
 fn an_update_that_changes_nothing_records_nothing_and_a_disconnected_one_is_gone() {
-    let mut history = connected(Target::Service(Service::ContentForge));
+    let mut history = decide(
+        &Integration::Unborn,
+        &IntegrationCommand::Connect(connection(Target::Webhook, &["*"])),
+    )
+    .expect("connected");
     let unchanged = IntegrationChanges {
         endpoint_url: Some(EndpointUrl::parse("https://hooks.example.com/in").expect("url")),
         ..Default::default()
