@@ -240,7 +240,7 @@ impl Config {
                     .ok_or_else(|| format!("`{raw}` is not a number of megabytes (1 or more)"))
             },
         )?;
-        let database_max_connections = setting(&lookup, "DATABASE_MAX_CONNECTIONS", 20, |raw| {
+        let database_max_connections = setting(&lookup, "DATABASE_MAX_CONNECTIONS", 40, |raw| {
             raw.parse::<u32>()
                 .ok()
                 .filter(|n| (2..=10_000).contains(n))

@@ -242,12 +242,14 @@ struct RolePools {
 
 impl RolePools {
     fn new(base: &PgPool, roles: &[Role], total: u32) -> Self {
+        // The relay holds a listener and its sweeper's committer, and claims, records
+        // and ingests at once; the publisher has its leader lock outside the pool.
         let weight = |role: &Role| match role {
             Role::Publisher => 1,
             Role::Projector => 2,
-            Role::BridgeRelay => 3,
+            Role::BridgeRelay => 4,
             Role::CommandApi => 4,
-            Role::QueryApi => 5,
+            Role::QueryApi => 4,
         };
         let weights: u32 = roles.iter().map(weight).sum::<u32>().max(1);
         let options = base.connect_options();

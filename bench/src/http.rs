@@ -119,7 +119,8 @@ async fn start_server(
             "NATS_URL" => Some(nats_url.clone()),
             "NATS_STREAM" => Some(names.stream.clone()),
             "NATS_SUBJECT_PREFIX" => Some(names.subject_prefix.clone()),
-            _ => None,
+            // Any other setting from the environment, so a run can try one out.
+            _ => std::env::var(name).ok(),
         }
     })?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -3,7 +3,7 @@
 //! `bridge_deliveries` row, in one statement. An exhausted delivery or an endpoint that
 //! answered 410 also leaves a notice for the sweeper to turn into an event.
 
-use std::time::Duration;
+use std::{collections::HashSet, time::Duration};
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -193,11 +193,9 @@ async fn write(pool: &PgPool, batch: &[Outcome]) -> Result<(), sqlx::Error> {
     for outcome in batch {
         columns.push(outcome);
     }
-    // `moved` holds the outcomes whose claim is still theirs. One whose lease ran out
-    // meanwhile was logged by the sweeper as an attempt of unknown outcome: `corrected`
-    // puts what really happened in that row instead of logging the attempt twice, and
-    // `settled` finishes a message that the late attempt delivered.
-    sqlx::query(
+    // `moved` holds the outcomes whose claim is still theirs: only those move their
+    // message on and log their attempt. The others are late (see `correct_late`).
+    let moved: Vec<i64> = sqlx::query_scalar(
         "WITH input AS ( \
            SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::timestamptz[], \
              $5::text[], $6::int[], $7::int[], $8::int[], $9::text[], $10::text[], \
@@ -222,33 +220,66 @@ async fn write(pool: &PgPool, batch: &[Outcome]) -> Result<(), sqlx::Error> {
              i.excerpt, i.error, i.success, i.attempted_at \
            FROM input i JOIN moved m ON m.id = i.id \
            WHERE i.attempt IS NOT NULL), \
-         late AS ( \
-           SELECT i.* FROM input i \
-           WHERE i.attempt IS NOT NULL AND NOT EXISTS (SELECT 1 FROM moved WHERE moved.id = i.id)), \
-         corrected AS ( \
-           UPDATE bridge_deliveries d SET status_code = l.status_code, \
-             latency_ms = l.latency_ms, response_excerpt = l.excerpt, error = l.error, \
-             success = l.success, attempted_at = l.attempted_at \
-           FROM late l WHERE d.message_id = l.id AND d.attempt = l.attempt \
-             AND d.status_code = 0 AND d.error = $13 AND d.message_id = ANY($1)), \
-         settled AS ( \
-           UPDATE bridge_messages m SET state = 'succeeded', finished_at = now() \
-           FROM late l WHERE m.id = l.id AND l.success AND m.claim IS NULL \
-             AND m.attempts = l.attempt AND m.state IN ('pending', 'exhausted') \
-             AND m.id = ANY($1)), \
          noticed AS ( \
            INSERT INTO bridge_notices (kind, endpoint_id, store_id, message_id) \
            SELECT i.notice, moved.endpoint_id, moved.store_id, moved.id \
-           FROM input i JOIN moved ON moved.id = i.id WHERE i.notice IS NOT NULL) \
-         UPDATE bridge_endpoints e SET enabled = false, disabled_reason = 'gone' \
-         FROM input i JOIN moved ON moved.id = i.id \
-         WHERE i.notice = 'gone' AND e.id = moved.endpoint_id",
+           FROM input i JOIN moved ON moved.id = i.id WHERE i.notice IS NOT NULL), \
+         gone AS ( \
+           UPDATE bridge_endpoints e SET enabled = false, disabled_reason = 'gone' \
+           FROM input i JOIN moved ON moved.id = i.id \
+           WHERE i.notice = 'gone' AND e.id = moved.endpoint_id) \
+         SELECT id FROM moved",
     )
     .bind(&columns.ids)
     .bind(&columns.claims)
     .bind(&columns.states)
     .bind(&columns.next_ats)
     .bind(&columns.notices)
+    .bind(&columns.attempts)
+    .bind(&columns.status_codes)
+    .bind(&columns.latencies)
+    .bind(&columns.excerpts)
+    .bind(&columns.errors)
+    .bind(&columns.successes)
+    .bind(&columns.attempted_ats)
+    .fetch_all(pool)
+    .await?;
+    let moved: HashSet<i64> = moved.into_iter().collect();
+    let late: Vec<&Outcome> = batch
+        .iter()
+        .filter(|outcome| outcome.attempt.is_some() && !moved.contains(&outcome.id))
+        .collect();
+    if late.is_empty() {
+        return Ok(());
+    }
+    correct_late(pool, &late).await
+}
+
+/// Attempts whose lease ran out before their outcome came: the sweeper logged each as
+/// an attempt of unknown outcome. What really happened replaces that row (the attempt
+/// is logged once), and a late success finishes its message so it is not sent again.
+async fn correct_late(pool: &PgPool, late: &[&Outcome]) -> Result<(), sqlx::Error> {
+    let mut columns = Columns::default();
+    for outcome in late {
+        columns.push(outcome);
+    }
+    sqlx::query(
+        "WITH late AS ( \
+           SELECT * FROM unnest($1::bigint[], $2::int[], $3::int[], $4::int[], $5::text[], \
+             $6::text[], $7::bool[], $8::timestamptz[]) \
+           AS l(id, attempt, status_code, latency_ms, excerpt, error, success, attempted_at)), \
+         corrected AS ( \
+           UPDATE bridge_deliveries d SET status_code = l.status_code, \
+             latency_ms = l.latency_ms, response_excerpt = l.excerpt, error = l.error, \
+             success = l.success, attempted_at = l.attempted_at \
+           FROM late l WHERE d.message_id = l.id AND d.attempt = l.attempt \
+             AND d.status_code = 0 AND d.error = $9 AND d.message_id = ANY($1)) \
+         UPDATE bridge_messages m SET state = 'succeeded', finished_at = now() \
+         FROM late l WHERE m.id = l.id AND l.success AND m.claim IS NULL \
+           AND m.attempts = l.attempt AND m.state IN ('pending', 'exhausted') \
+           AND m.id = ANY($1)",
+    )
+    .bind(&columns.ids)
     .bind(&columns.attempts)
     .bind(&columns.status_codes)
     .bind(&columns.latencies)

@@ -119,6 +119,7 @@ async fn create_api_key(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListKeys {
     page: Option<u32>,
     per_page: Option<u32>,

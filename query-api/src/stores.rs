@@ -74,6 +74,7 @@ impl From<StoreRow> for StoreRecord {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListStores {
     page: Option<u32>,
     per_page: Option<u32>,

@@ -85,6 +85,8 @@ fn config_for(
             "JWT_SECRET" => Some(JWT_SECRET.to_owned()),
             "PLATFORM_WEBHOOK_SECRET" => Some(PLATFORM_WEBHOOK_SECRET.to_owned()),
             "READ_YOUR_WRITES_TIMEOUT_MS" => Some("2000".to_owned()),
+            // Four apps run at once against one Postgres (100 connections).
+            "DATABASE_MAX_CONNECTIONS" => Some("16".to_owned()),
             "MEDIA_DIR" => Some(media_dir.clone()),
             "BRIDGE_ALLOWED_SUBNETS" | "WEBHOOK_ALLOWED_SUBNETS" => Some("127.0.0.0/8".to_owned()),
             "BRIDGE_SERVICE_URLS" => Some(service_urls.clone()),

@@ -1,9 +1,9 @@
 use std::collections::BTreeSet;
 
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::helpers::{ROUTES, spawn_app};
+use crate::helpers::{ROUTES, connect, spawn_app};
 
 fn documented(document: &Value) -> BTreeSet<(String, String)> {
     let mut operations = BTreeSet::new();
@@ -98,4 +98,176 @@ async fn the_document_lists_exactly_the_mounted_routes_with_their_errors() {
     );
     assert!(document["components"]["schemas"]["ErrorEnvelope"].is_object());
     assert!(document["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+/// The string properties of an operation's JSON body, as the document describes it.
+fn string_fields(document: &Value, operation: &Value) -> Vec<String> {
+    let schema = &operation["requestBody"]["content"]["application/json"]["schema"];
+    let schema = match schema["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference.rsplit('/').next().unwrap();
+            &document["components"]["schemas"][name]
+        }
+        None => schema,
+    };
+    schema["properties"]
+        .as_object()
+        .map(|properties| {
+            properties
+                .iter()
+                .filter(|(_, property)| property.to_string().contains("\"string\""))
+                .map(|(name, _)| name.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_characters_in_every_documented_parameter_and_string_field_are_refused_without_a_500()
+ {
+    let app = spawn_app().await;
+    let merchant = app.register().await;
+    let store = app.create_store(&merchant, "Control Shop").await;
+    let store_id = store.id();
+    let product = app
+        .create_product(
+            &merchant,
+            &store_id,
+            json!({"title": "Control Sock", "price": {"amount": 900, "currency": "USD"},
+                   "variants": [{"name": "One", "sku": "CTRL-1", "inventory_count": 3}]}),
+        )
+        .await;
+    let key = app.create_key(&merchant, &["read"]).await;
+    let webhook = app
+        .write(
+            &merchant,
+            Method::POST,
+            &format!("/api/v1/stores/{store_id}/webhooks"),
+            json!({"endpoint_url": app.services.url("hook"), "event_types": ["*"]}),
+        )
+        .await;
+    let (integration_id, _, _) =
+        connect(&app, &merchant, &store_id, json!({"service": "rankpilot"})).await;
+    let values = [
+        ("{store_id}", store_id.clone()),
+        (
+            "{slug}",
+            store.body["data"]["slug"].as_str().unwrap().to_owned(),
+        ),
+        ("{product_id}", product.id()),
+        (
+            "{product_slug}",
+            product.body["data"]["slug"].as_str().unwrap().to_owned(),
+        ),
+        (
+            "{variant_id}",
+            product.body["data"]["variants"][0]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        ),
+        ("{key_id}", key["id"].as_str().unwrap().to_owned()),
+        ("{integration_id}", integration_id),
+        ("{webhook_id}", webhook.id()),
+        (
+            "{category_id}",
+            "00000000-0000-7000-8000-000000000001".to_owned(),
+        ),
+        (
+            "{collection_id}",
+            "00000000-0000-7000-8000-000000000002".to_owned(),
+        ),
+        ("{resource_type}", "product".to_owned()),
+        ("{resource_id}", product.id()),
+        ("{name}", "rankpilot".to_owned()),
+        ("{file}", "none.png".to_owned()),
+    ];
+    let document: Value = app
+        .request(Method::GET, "/api/v1/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let concrete = |template: &str, poisoned: Option<&str>| {
+        values
+            .iter()
+            .fold(template.to_owned(), |path, (name, value)| {
+                let value = if poisoned == Some(*name) {
+                    "a%00b"
+                } else {
+                    value
+                };
+                path.replace(name, value)
+            })
+    };
+    let mut probes = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let parameters = operation["parameters"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let mut requests = Vec::new();
+            for parameter in &parameters {
+                let name = parameter["name"].as_str().unwrap();
+                match parameter["in"].as_str() {
+                    Some("path") => {
+                        let placeholder = format!("{{{name}}}");
+                        let poisoned = values
+                            .iter()
+                            .find(|(p, _)| *p == placeholder)
+                            .map(|(p, _)| *p)
+                            .unwrap_or_else(|| panic!("no value for {placeholder} of {path}"));
+                        requests.push((concrete(path, Some(poisoned)), None));
+                    }
+                    Some("query") => {
+                        for character in ["%00", "%01", "%1B", "%7F"] {
+                            let url = format!("{}?{name}=a{character}b", concrete(path, None));
+                            requests.push((url, None));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            for field in string_fields(&document, operation) {
+                requests.push((concrete(path, None), Some(json!({ field: "a\u{0}b" }))));
+            }
+            for (url, body) in requests {
+                let mut request = app
+                    .request(method.clone(), &url)
+                    .bearer_auth(&merchant.access);
+                if let Some(body) = &body {
+                    request = request.json(body);
+                }
+                let response = request.send().await.unwrap();
+                let status = response.status();
+                assert!(
+                    status.is_client_error(),
+                    "{method} {url} {body:?} answered {status}"
+                );
+                let answer: Value = response.json().await.unwrap_or(Value::Null);
+                assert!(
+                    answer["error"]["code"].is_string(),
+                    "{method} {url}: {answer}"
+                );
+                probes += 1;
+            }
+        }
+    }
+    assert!(
+        probes > 100,
+        "only {probes} probes: the document lost its parameters?"
+    );
+    // Nothing poisoned reached the log.
+    let poisoned: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE position > $1 AND event_type NOT LIKE 'integration.%'",
+    )
+    .bind(webhook.position.unwrap())
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(poisoned, 0);
 }

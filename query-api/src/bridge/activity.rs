@@ -22,6 +22,7 @@ use uuid::Uuid;
 use crate::{catalog::require_own_store, state::QueryState};
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ActivityQuery {
     pub page: Option<u32>,
     pub per_page: Option<u32>,
@@ -37,6 +38,7 @@ pub struct ActivityQuery {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StoreQuery {
     pub store_id: Option<Uuid>,
 }

@@ -25,6 +25,7 @@ use crate::{
 const MODELS: &[ReadModel] = &[ReadModel::Stores, ReadModel::Bridge];
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     pub page: Option<u32>,
     pub per_page: Option<u32>,

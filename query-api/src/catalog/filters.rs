@@ -12,6 +12,7 @@ use uuid::Uuid;
 const MAX_QUERY_CHARS: usize = 200;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ProductQuery {
     pub page: Option<u32>,
     pub per_page: Option<u32>,

@@ -19,6 +19,7 @@ use super::products::{CATALOG_MODELS, require_own_store};
 use crate::{freshness::MinPosition, state::QueryState};
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     pub page: Option<u32>,
     pub per_page: Option<u32>,
