@@ -231,8 +231,22 @@ impl Platform {
     }
 }
 
+/// A role's weight in sharing out the connections, and the least it gets: never less
+/// than what it holds at once. The publisher holds a listener, a batch read ahead and
+/// its checkpoint write; each projection a batch; the relay a listener, its sweeper's
+/// committer, a claim, an outcome batch and an ingest batch; each API a committer or a
+/// listener besides its requests.
+fn share(role: Role) -> (u32, u32) {
+    match role {
+        Role::Publisher => (1, 4),
+        Role::Projector => (2, 4),
+        Role::BridgeRelay => (4, 8),
+        Role::CommandApi | Role::QueryApi => (4, 4),
+    }
+}
+
 /// Each served role's own connections: `DATABASE_MAX_CONNECTIONS` shared out by weight
-/// (at least two each), so that readers exhausting the query API's connections (a slow
+/// (at least each role's floor), so that readers exhausting the query API's connections (a slow
 /// export, a flood of searches) cannot starve the projector, the publisher or the relay.
 struct RolePools {
     pools: Vec<(Role, PgPool)>,
@@ -242,23 +256,15 @@ struct RolePools {
 
 impl RolePools {
     fn new(base: &PgPool, roles: &[Role], total: u32) -> Self {
-        // The relay holds a listener and its sweeper's committer, and claims, records
-        // and ingests at once; the publisher has its leader lock outside the pool.
-        let weight = |role: &Role| match role {
-            Role::Publisher => 1,
-            Role::Projector => 2,
-            Role::BridgeRelay => 4,
-            Role::CommandApi => 4,
-            Role::QueryApi => 4,
-        };
-        let weights: u32 = roles.iter().map(weight).sum::<u32>().max(1);
+        let weights: u32 = roles.iter().map(|role| share(*role).0).sum::<u32>().max(1);
         let options = base.connect_options();
         Self {
             base: base.clone(),
             pools: roles
                 .iter()
                 .map(|role| {
-                    let size = (total * weight(role) / weights).max(2);
+                    let (weight, floor) = share(*role);
+                    let size = (total * weight / weights).max(floor);
                     let pool = PgPoolOptions::new()
                         .max_connections(size)
                         .acquire_timeout(Duration::from_secs(5))
