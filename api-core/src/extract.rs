@@ -107,12 +107,12 @@ fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
             serde_json::error::Category::Data => {
                 let message = data_error_message(&inner);
                 let parent = if path == "." { String::new() } else { path };
-                let within = |name: &str| match parent.is_empty() {
-                    true => name.to_owned(),
-                    false => format!("{parent}.{name}"),
-                };
                 let field_error = if let Some(name) = missing_field(&message) {
-                    FieldError::new(within(name), "required", "is required")
+                    let field = match parent.is_empty() {
+                        true => name.to_owned(),
+                        false => format!("{parent}.{name}"),
+                    };
+                    FieldError::new(field, "required", "is required")
                 } else if is_unknown_field(&message) {
                     // The path already ends with the unknown field's name.
                     FieldError::new(parent, "unknown_field", message)
