@@ -245,6 +245,18 @@ fn share(role: Role) -> (u32, u32) {
     }
 }
 
+/// The relay's statements all reach their rows by key, and the queue they read grows
+/// from empty to hundreds of thousands of rows between two analyses: a plan cached while
+/// it was small scanned the whole table once per claim (see docs/decisions.md). With
+/// sequential scans ruled out, its plans no longer depend on how stale statistics are.
+fn connect_options(role: Role, options: &PgConnectOptions) -> PgConnectOptions {
+    let options = PgConnectOptions::clone(options);
+    match role {
+        Role::BridgeRelay => options.options([("enable_seqscan", "off")]),
+        _ => options,
+    }
+}
+
 /// Each served role's own connections: `DATABASE_MAX_CONNECTIONS` shared out by weight
 /// (at least each role's floor), so that readers exhausting the query API's connections (a slow
 /// export, a flood of searches) cannot starve the projector, the publisher or the relay.
@@ -268,7 +280,7 @@ impl RolePools {
                     let pool = PgPoolOptions::new()
                         .max_connections(size)
                         .acquire_timeout(Duration::from_secs(5))
-                        .connect_lazy_with(PgConnectOptions::clone(&options));
+                        .connect_lazy_with(connect_options(*role, &options));
                     (*role, pool)
                 })
                 .collect(),

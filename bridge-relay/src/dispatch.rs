@@ -105,35 +105,35 @@ impl Dispatcher {
             capacity.limited.iter().copied().unzip();
         let claim = Uuid::new_v4();
         let rows = sqlx::query(
-            "WITH candidates AS ( \
-               SELECT id, endpoint_id, next_attempt_at, \
+            "WITH due AS ( \
+               SELECT ctid AS row_at, id, endpoint_id, next_attempt_at FROM bridge_messages \
+               WHERE state = 'pending' AND next_attempt_at <= now() \
+                 AND NOT (endpoint_id = ANY($2)) \
+               ORDER BY next_attempt_at LIMIT $1 * 2 FOR UPDATE SKIP LOCKED), \
+             ranked AS ( \
+               SELECT row_at, endpoint_id, next_attempt_at, \
                  row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS rank \
-               FROM (SELECT id, endpoint_id, next_attempt_at FROM bridge_messages \
-                     WHERE state = 'pending' AND next_attempt_at <= now() \
-                       AND NOT (endpoint_id = ANY($2)) \
-                     ORDER BY next_attempt_at LIMIT $1 * 4) AS due), \
+               FROM due), \
              allowed AS ( \
-               SELECT c.id FROM candidates c \
+               SELECT r.row_at FROM ranked r \
                LEFT JOIN unnest($3::uuid[], $4::int[]) AS f(endpoint_id, free) USING (endpoint_id) \
-               WHERE c.rank <= coalesce(f.free, $5) ORDER BY c.next_attempt_at LIMIT $1), \
-             taken AS ( \
-               SELECT id FROM bridge_messages \
-               WHERE id = ANY(ARRAY(SELECT id FROM allowed)) AND state = 'pending' \
-               FOR UPDATE SKIP LOCKED), \
+               WHERE r.rank <= coalesce(f.free, $5) ORDER BY r.next_attempt_at LIMIT $1), \
              claimed AS ( \
                UPDATE bridge_messages m SET state = 'delivering', attempts = m.attempts + 1, \
                  claim = $6, lease_until = now() + make_interval(secs => $7) \
-               WHERE m.id = ANY(ARRAY(SELECT id FROM taken)) \
+               WHERE m.ctid = ANY(ARRAY(SELECT row_at FROM allowed)) \
                RETURNING m.id, m.event_id, m.event_type, m.endpoint_id, m.trigger, \
                  m.attempts, m.max_attempts) \
-             SELECT c.*, b.body, e.url, e.target, e.enabled, s.secret, \
-               p.secret AS previous_secret \
+             SELECT c.*, \
+               (SELECT body FROM bridge_bodies b WHERE b.event_id = c.event_id) AS body, \
+               e.url, e.target, e.enabled, e.secret, e.previous_secret \
              FROM claimed c \
-             JOIN bridge_bodies b ON b.event_id = c.event_id \
-             LEFT JOIN bridge_endpoints e ON e.id = c.endpoint_id \
-             LEFT JOIN integration_secrets s ON s.id = e.secret_id \
-             LEFT JOIN integration_secrets p ON p.id = e.previous_secret_id \
-               AND e.previous_secret_until > now()",
+             LEFT JOIN LATERAL ( \
+               SELECT e.url, e.target, e.enabled, \
+                 (SELECT secret FROM integration_secrets s WHERE s.id = e.secret_id) AS secret, \
+                 (SELECT secret FROM integration_secrets p WHERE p.id = e.previous_secret_id \
+                    AND e.previous_secret_until > now()) AS previous_secret \
+               FROM bridge_endpoints e WHERE e.id = c.endpoint_id) e ON true",
         )
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .bind(&capacity.excluded)
@@ -146,6 +146,10 @@ impl Dispatcher {
         .await?;
         let mut claimed = Vec::with_capacity(rows.len());
         for row in rows {
+            // A body is missing only when it was removed under a queued message: there
+            // is nothing left to send, so the delivery is cancelled.
+            let body: Option<String> = row.try_get("body")?;
+            let sendable = body.is_some();
             let message = Claimed {
                 id: row.try_get("id")?,
                 claim,
@@ -153,13 +157,13 @@ impl Dispatcher {
                 event_type: row.try_get("event_type")?,
                 endpoint_id: row.try_get("endpoint_id")?,
                 trigger: row.try_get("trigger")?,
-                body: row.try_get("body")?,
+                body: body.unwrap_or_default(),
                 attempt: row.try_get("attempts")?,
                 max_attempts: row.try_get("max_attempts")?,
             };
             let enabled: Option<bool> = row.try_get("enabled")?;
             let destination = match (enabled, row.try_get::<Option<String>, _>("url")?) {
-                (Some(true), Some(url)) => {
+                (Some(true), Some(url)) if sendable => {
                     let target: String = row.try_get("target")?;
                     let keys = [
                         row.try_get::<Option<String>, _>("secret")?,
