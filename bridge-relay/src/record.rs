@@ -196,38 +196,35 @@ async fn write(pool: &PgPool, batch: &[Outcome]) -> Result<(), sqlx::Error> {
     // `moved` holds the outcomes whose claim is still theirs: only those move their
     // message on and log their attempt. The others are late (see `correct_late`).
     let moved: Vec<i64> = sqlx::query_scalar(
-        "WITH input AS ( \
-           SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::timestamptz[], \
-             $5::text[], $6::int[], $7::int[], $8::int[], $9::text[], $10::text[], \
-             $11::bool[], $12::timestamptz[]) \
-           AS i(id, claim, state, next_at, notice, attempt, status_code, latency_ms, excerpt, \
-             error, success, attempted_at)), \
-         moved AS ( \
+        "WITH moved AS ( \
            UPDATE bridge_messages m SET state = i.state, \
              next_attempt_at = coalesce(i.next_at, m.next_attempt_at), \
              attempts = CASE WHEN i.attempt IS NULL THEN m.attempts - 1 ELSE m.attempts END, \
              claim = NULL, lease_until = NULL, \
              finished_at = CASE WHEN i.state = 'pending' THEN NULL ELSE now() END \
-           FROM input i WHERE m.id = i.id AND m.claim = i.claim AND m.id = ANY($1) \
+           FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::timestamptz[], \
+             $5::text[], $6::int[], $7::int[], $8::int[], $9::text[], $10::text[], \
+             $11::bool[], $12::timestamptz[]) \
+             AS i(id, claim, state, next_at, notice, attempt, status_code, latency_ms, excerpt, \
+               error, success, attempted_at) \
+           WHERE m.id = i.id AND m.claim = i.claim AND m.id = ANY($1) \
            RETURNING m.id, m.endpoint_id, m.store_id, m.event_id, m.event_type, \
-             m.resource_type, m.resource_id, m.target, m.trigger), \
+             m.resource_type, m.resource_id, m.target, m.trigger, i.notice, i.attempt, \
+             i.status_code, i.latency_ms, i.excerpt, i.error, i.success, i.attempted_at), \
          logged AS ( \
            INSERT INTO bridge_deliveries (message_id, event_id, event_type, store_id, \
              resource_type, resource_id, endpoint_id, service, attempt, trigger, status_code, \
              latency_ms, response_excerpt, error, success, attempted_at) \
-           SELECT m.id, m.event_id, m.event_type, m.store_id, m.resource_type, m.resource_id, \
-             m.endpoint_id, m.target, i.attempt, m.trigger, i.status_code, i.latency_ms, \
-             i.excerpt, i.error, i.success, i.attempted_at \
-           FROM input i JOIN moved m ON m.id = i.id \
-           WHERE i.attempt IS NOT NULL), \
+           SELECT id, event_id, event_type, store_id, resource_type, resource_id, \
+             endpoint_id, target, attempt, trigger, status_code, latency_ms, excerpt, error, \
+             success, attempted_at \
+           FROM moved WHERE attempt IS NOT NULL), \
          noticed AS ( \
            INSERT INTO bridge_notices (kind, endpoint_id, store_id, message_id) \
-           SELECT i.notice, moved.endpoint_id, moved.store_id, moved.id \
-           FROM input i JOIN moved ON moved.id = i.id WHERE i.notice IS NOT NULL), \
+           SELECT notice, endpoint_id, store_id, id FROM moved WHERE notice IS NOT NULL), \
          gone AS ( \
            UPDATE bridge_endpoints e SET enabled = false, disabled_reason = 'gone' \
-           FROM input i JOIN moved ON moved.id = i.id \
-           WHERE i.notice = 'gone' AND e.id = moved.endpoint_id) \
+           WHERE e.id = ANY(ARRAY(SELECT endpoint_id FROM moved WHERE notice = 'gone'))) \
          SELECT id FROM moved",
     )
     .bind(&columns.ids)

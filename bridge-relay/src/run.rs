@@ -95,7 +95,10 @@ fn client(config: &RelayConfig, addresses: &AddressPolicy) -> reqwest::Result<re
         .redirect(reqwest::redirect::Policy::none())
         .dns_resolver(addresses.resolver())
         .connect_timeout(config.delivery.timeout.min(Duration::from_secs(10)))
-        .pool_max_idle_per_host(config.delivery.endpoint_concurrency)
+        // Endpoints often share a host (the platform's services, a hosting provider's
+        // webhooks): kept below what the relay holds at once, connections were closed and
+        // opened again all through a busy minute.
+        .pool_max_idle_per_host(config.delivery.max_in_flight)
         .user_agent(concat!("Dropship-Bridge/", env!("CARGO_PKG_VERSION")))
         .build()
 }
