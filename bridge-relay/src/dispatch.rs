@@ -96,6 +96,12 @@ impl Dispatcher {
         while tasks.join_next().await.is_some() {}
     }
 
+    /// Ranks the due head of the queue per endpoint without locking it, then locks and
+    /// claims exactly the rows allowed, reaching each by its address (`ctid`): a row's
+    /// address is the one access path the planner always takes, however stale the
+    /// queue's statistics. The state is compared with a sub-select rather than a
+    /// constant so that the partial queue index cannot serve (and slow) that step; it is
+    /// still rechecked on the newest version of a row another claim moved meanwhile.
     async fn claim(
         &self,
         limit: usize,
@@ -109,7 +115,7 @@ impl Dispatcher {
                SELECT ctid AS row_at, id, endpoint_id, next_attempt_at FROM bridge_messages \
                WHERE state = 'pending' AND next_attempt_at <= now() \
                  AND NOT (endpoint_id = ANY($2)) \
-               ORDER BY next_attempt_at LIMIT $1 * 2 FOR UPDATE SKIP LOCKED), \
+               ORDER BY next_attempt_at LIMIT $1 * 4), \
              ranked AS ( \
                SELECT row_at, endpoint_id, next_attempt_at, \
                  row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS rank \
@@ -118,10 +124,15 @@ impl Dispatcher {
                SELECT r.row_at FROM ranked r \
                LEFT JOIN unnest($3::uuid[], $4::int[]) AS f(endpoint_id, free) USING (endpoint_id) \
                WHERE r.rank <= coalesce(f.free, $5) ORDER BY r.next_attempt_at LIMIT $1), \
+             taken AS ( \
+               SELECT ctid AS row_at FROM bridge_messages \
+               WHERE ctid = ANY(ARRAY(SELECT row_at FROM allowed)) \
+                 AND state = (SELECT 'pending'::text) \
+               FOR UPDATE SKIP LOCKED), \
              claimed AS ( \
                UPDATE bridge_messages m SET state = 'delivering', attempts = m.attempts + 1, \
                  claim = $6, lease_until = now() + make_interval(secs => $7) \
-               WHERE m.ctid = ANY(ARRAY(SELECT row_at FROM allowed)) \
+               WHERE m.ctid = ANY(ARRAY(SELECT row_at FROM taken)) \
                RETURNING m.id, m.event_id, m.event_type, m.endpoint_id, m.trigger, \
                  m.attempts, m.max_attempts) \
              SELECT c.*, \
