@@ -60,13 +60,16 @@ impl Dispatcher {
         let mut tasks = JoinSet::new();
         while !shutdown.is_cancelled() {
             while tasks.try_join_next().is_some() {}
-            let free = slots.available_permits().min(CLAIM_BATCH);
             let capacity = this.guards.capacity(Instant::now());
+            let limit = slots
+                .available_permits()
+                .min(CLAIM_BATCH)
+                .min(capacity.claimable(this.guards.initial_window()));
             let mut backlog = false;
-            if free > 0 {
-                match this.claim(free, &capacity).await {
+            if limit > 0 {
+                match this.claim(limit, &capacity).await {
                     Ok(claimed) => {
-                        backlog = claimed.len() == free;
+                        backlog = claimed.len() == limit;
                         this.start(claimed, &slots, &mut tasks).await;
                     }
                     Err(error) => warn!(%error, "cannot claim deliveries; retrying"),

@@ -109,6 +109,24 @@ pub struct Capacity {
     pub limited: Vec<(Uuid, i32)>,
 }
 
+/// Endpoints not yet in flight that one claim makes room for, at their initial window.
+const NEW_ENDPOINTS_PER_CLAIM: usize = 16;
+
+impl Capacity {
+    /// The most one claim can take: what the busy endpoints have free, and room for a
+    /// few endpoints not in flight. A claim scans a multiple of this, so a lone busy
+    /// endpoint with a few free slots costs a scan of a few rows, not of the whole
+    /// batch.
+    pub fn claimable(&self, initial_window: usize) -> usize {
+        let busy: usize = self
+            .limited
+            .iter()
+            .map(|(_, free)| usize::try_from(*free).unwrap_or_default())
+            .sum();
+        busy + initial_window * NEW_ENDPOINTS_PER_CLAIM
+    }
+}
+
 pub struct Guards {
     config: GuardConfig,
     endpoints: Mutex<HashMap<Uuid, Guard>>,
@@ -267,6 +285,21 @@ mod tests {
             Some(&(busy, 1))
         );
         assert!(admitted(guards.admit(busy, now)));
+    }
+
+    #[test]
+    fn a_claim_takes_what_busy_endpoints_have_free_and_room_for_a_few_new_ones() {
+        let (guards, now) = (guards(32, 1_000_000.0), Instant::now());
+        let busy = Uuid::new_v4();
+        for _ in 0..3 {
+            assert!(admitted(guards.admit(busy, now)));
+        }
+        let capacity = guards.capacity(now);
+        assert_eq!(capacity.limited, vec![(busy, 1)]);
+        assert_eq!(
+            capacity.claimable(guards.initial_window()),
+            1 + INITIAL_WINDOW * NEW_ENDPOINTS_PER_CLAIM
+        );
     }
 
     #[test]

@@ -5,7 +5,15 @@
 //! - `burst_1` / `burst_8`: as many events as fast as the log takes them, to one service
 //!   or to eight endpoints (the six services `product.created` routes to and two
 //!   merchant webhooks): logged deliveries per second.
-//! - `paced_1` / `paced_8`: a steady event rate (1,000/s by default): latency under it.
+//! - `paced_1` / `paced_8`: a steady event rate (1,000/s by default): latency under it,
+//!   and the queue's backlog (due, unclaimed deliveries) at the end and at its largest.
+//!
+//! Each workload also reports the rows it wrote to the relay's tables and the WAL bytes
+//! of the whole platform, per delivery. `--prefill-attempts` first fills the tables with
+//! that many delivered attempts of another store.
+
+mod prefill;
+mod writes;
 
 use std::{
     sync::{Arc, Mutex},
@@ -22,6 +30,9 @@ use schemas::{
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
+
+use tokio_util::sync::CancellationToken;
+use writes::{Counters, backlog, largest_backlog};
 
 use crate::{
     http::BenchServer,
@@ -45,6 +56,10 @@ pub struct Options {
     /// Server worker threads.
     #[arg(long, default_value_t = 2)]
     server_threads: usize,
+    /// Delivered attempts (with their messages and bodies) written before the runs, as
+    /// a relay that has kept its history holds them: the rates must not depend on it.
+    #[arg(long, default_value_t = 0)]
+    prefill_attempts: u64,
 }
 
 /// The relay's limits per endpoint are lifted so one endpoint can take the whole load.
@@ -178,12 +193,16 @@ async fn drive(
         connect(&client, address, &token, store_id, "webhooks", body, n).await?;
     }
     let pool = PgPool::connect(&scratch.url).await?;
-    wait_for_deliveries(&pool, endpoints as i64).await?;
+    wait_for_deliveries(&pool, 0, endpoints as i64).await?;
+    if options.prefill_attempts > 0 {
+        prefill::prefill(&pool, options.prefill_attempts).await?;
+    }
     settle(&pool).await;
     let log = EventLog::start(pool.clone(), GroupCommitConfig::default());
 
     seen.latencies_us.lock().map(|mut l| l.clear()).ok();
-    let logged_before = logged(&pool).await?;
+    let before = Counters::read(&pool).await?;
+    let logged_before = last_logged(&pool).await?;
     let started = Instant::now();
     let appends = (0..64u64).map(|lane| {
         let log = log.clone();
@@ -198,20 +217,30 @@ async fn drive(
     for append in futures::future::join_all(appends).await {
         append??;
     }
+    let appended_in = started.elapsed();
     let deliveries = (options.burst_events / 64 * 64) as i64 * endpoints as i64;
     wait_for_receipts(&seen, deliveries).await;
-    wait_for_deliveries(&pool, logged_before + deliveries).await?;
+    wait_for_deliveries(&pool, logged_before, deliveries).await?;
+    let elapsed = started.elapsed();
+    let mut writes = Counters::read(&pool)
+        .await?
+        .per_delivery_since(&before, deliveries);
+    writes["events_appended_in_s"] = json!((appended_in.as_secs_f64() * 1000.0).round() / 1000.0);
     report(
         &format!("burst_{endpoints}"),
         endpoints,
         deliveries,
-        started.elapsed(),
+        elapsed,
         &seen,
+        writes,
     );
 
     settle(&pool).await;
     seen.latencies_us.lock().map(|mut l| l.clear()).ok();
-    let logged_before = logged(&pool).await?;
+    let before = Counters::read(&pool).await?;
+    let logged_before = last_logged(&pool).await?;
+    let sampling = CancellationToken::new();
+    let sampler = tokio::spawn(largest_backlog(pool.clone(), sampling.clone()));
     let total = options.rate * options.seconds;
     let started = Instant::now();
     let interval = Duration::from_secs_f64(1.0 / options.rate as f64);
@@ -226,20 +255,37 @@ async fn drive(
     for append in appends {
         append.await??;
     }
+    let backlog_at_end = backlog(&pool).await?;
+    sampling.cancel();
+    let backlog_largest = sampler.await?;
     let deliveries = total as i64 * endpoints as i64;
     wait_for_receipts(&seen, deliveries).await;
-    wait_for_deliveries(&pool, logged_before + deliveries).await?;
+    wait_for_deliveries(&pool, logged_before, deliveries).await?;
+    let elapsed = started.elapsed();
+    let mut writes = Counters::read(&pool)
+        .await?
+        .per_delivery_since(&before, deliveries);
+    writes["queue_backlog_at_end"] = json!(backlog_at_end);
+    writes["queue_backlog_largest"] = json!(backlog_largest);
     report(
         &format!("paced_{endpoints}"),
         endpoints,
         deliveries,
-        started.elapsed(),
+        elapsed,
         &seen,
+        writes,
     );
     Ok(())
 }
 
-fn report(workload: &str, endpoints: usize, deliveries: i64, elapsed: Duration, seen: &Seen) {
+fn report(
+    workload: &str,
+    endpoints: usize,
+    deliveries: i64,
+    elapsed: Duration,
+    seen: &Seen,
+    writes: Value,
+) {
     let mut latencies = seen
         .latencies_us
         .lock()
@@ -253,20 +299,21 @@ fn report(workload: &str, endpoints: usize, deliveries: i64, elapsed: Duration, 
         let index = ((latencies.len() as f64 - 1.0) * p).round() as usize;
         f64::from(latencies[index]) / 1000.0
     };
-    println!(
-        "{}",
-        json!({
-            "workload": workload,
-            "endpoints": endpoints,
-            "deliveries_logged": deliveries,
-            "seconds": (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
-            "logged_deliveries_per_s": (deliveries as f64 / elapsed.as_secs_f64()).round(),
-            "received": latencies.len(),
-            "event_to_delivery_p50_ms": percentile(0.50),
-            "event_to_delivery_p99_ms": percentile(0.99),
-            "event_to_delivery_max_ms": percentile(1.0),
-        })
-    );
+    let mut line = json!({
+        "workload": workload,
+        "endpoints": endpoints,
+        "deliveries_logged": deliveries,
+        "seconds": (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+        "logged_deliveries_per_s": (deliveries as f64 / elapsed.as_secs_f64()).round(),
+        "received": latencies.len(),
+        "event_to_delivery_p50_ms": percentile(0.50),
+        "event_to_delivery_p99_ms": percentile(0.99),
+        "event_to_delivery_max_ms": percentile(1.0),
+    });
+    if let (Some(line), Value::Object(writes)) = (line.as_object_mut(), writes) {
+        line.extend(writes);
+    }
+    println!("{line}");
 }
 
 async fn register(client: &reqwest::Client, address: &str) -> anyhow::Result<String> {
@@ -338,9 +385,20 @@ async fn append_product(log: &EventLog, store_id: Uuid, n: u64) -> anyhow::Resul
     Ok(())
 }
 
-async fn logged(pool: &PgPool) -> anyhow::Result<i64> {
+/// The newest attempt row: a workload's deliveries are the rows after it, counted by
+/// key however many rows the log holds.
+async fn last_logged(pool: &PgPool) -> anyhow::Result<i64> {
     Ok(
-        sqlx::query_scalar("SELECT count(*) FROM bridge_deliveries WHERE success")
+        sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM bridge_deliveries")
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+async fn logged_after(pool: &PgPool, last_logged: i64) -> anyhow::Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM bridge_deliveries WHERE id > $1 AND success")
+            .bind(last_logged)
             .fetch_one(pool)
             .await?,
     )
@@ -363,9 +421,9 @@ async fn wait_for_receipts(seen: &Seen, count: i64) {
     }
 }
 
-async fn wait_for_deliveries(pool: &PgPool, count: i64) -> anyhow::Result<()> {
+async fn wait_for_deliveries(pool: &PgPool, last_logged: i64, count: i64) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while logged(pool).await? < count {
+    while logged_after(pool, last_logged).await? < count {
         if Instant::now() > deadline {
             let failures: Vec<(String, i32, Option<String>, i64)> = sqlx::query_as(
                 "SELECT service, status_code, error, count(*) FROM bridge_deliveries \
