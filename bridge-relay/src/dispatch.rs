@@ -306,3 +306,114 @@ impl Dispatcher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use eventlog::jetstream::StreamNames;
+
+    use super::*;
+    use crate::{config::DeliverySettings, guards::GuardConfig};
+
+    fn dispatcher(pool: &PgPool) -> Dispatcher {
+        let (outcomes, _) = mpsc::channel(1);
+        Dispatcher {
+            pool: pool.clone(),
+            clients: Clients {
+                services: reqwest::Client::new(),
+                webhooks: reqwest::Client::new(),
+            },
+            config: Arc::new(RelayConfig::new(
+                StreamNames::new("UNUSED", "unused"),
+                Vec::new(),
+                DeliverySettings::default(),
+            )),
+            guards: Arc::new(Guards::new(GuardConfig {
+                concurrency: 32,
+                rate: 1_000_000.0,
+                failures: 5,
+                cooldown: Duration::from_secs(10),
+            })),
+            outcomes,
+            ready: Arc::new(Notify::new()),
+        }
+    }
+
+    /// `per_endpoint` due deliveries to each of `endpoints`.
+    async fn queue(pool: &PgPool, endpoints: &[Uuid], per_endpoint: i32) {
+        sqlx::query(
+            "INSERT INTO bridge_messages (event_id, event_type, store_id, resource_type, \
+               resource_id, event_at, endpoint_id, target, trigger, max_attempts, \
+               next_attempt_at) \
+             SELECT gen_random_uuid(), 'product.created', gen_random_uuid(), 'product', 'p', \
+               now(), e.id, 'rankpilot', 'scheduled', 5, now() - interval '1 second' \
+             FROM unnest($1::uuid[]) AS e(id), generate_series(1, $2)",
+        )
+        .bind(endpoints)
+        .bind(per_endpoint)
+        .execute(pool)
+        .await
+        .expect("queued");
+    }
+
+    #[sqlx::test(migrator = "eventlog::MIGRATOR")]
+    async fn claims_racing_each_other_take_every_due_delivery_exactly_once(pool: PgPool) {
+        let endpoints: Vec<Uuid> = (0..4).map(|_| Uuid::now_v7()).collect();
+        queue(&pool, &endpoints, 300).await;
+        let (first, second) = (dispatcher(&pool), dispatcher(&pool));
+        let everyone = Capacity {
+            excluded: Vec::new(),
+            limited: endpoints.iter().map(|id| (*id, 1_000)).collect(),
+        };
+        let mut taken = Vec::new();
+        loop {
+            let (a, b) = tokio::join!(first.claim(100, &everyone), second.claim(100, &everyone));
+            let (a, b) = (a.expect("a claim"), b.expect("a claim"));
+            if a.is_empty() && b.is_empty() {
+                break;
+            }
+            taken.extend(a.iter().chain(&b).map(|(message, _)| message.id));
+        }
+        let distinct: HashSet<i64> = taken.iter().copied().collect();
+        assert_eq!(distinct.len(), taken.len(), "no delivery claimed twice");
+        assert_eq!(taken.len(), 1_200, "every due delivery claimed");
+        let states: Vec<(String, i32, i64)> =
+            sqlx::query_as("SELECT state, attempts, count(*) FROM bridge_messages GROUP BY 1, 2")
+                .fetch_all(&pool)
+                .await
+                .expect("the queue");
+        assert_eq!(states, [("delivering".to_owned(), 1, 1_200)]);
+    }
+
+    #[sqlx::test(migrator = "eventlog::MIGRATOR")]
+    async fn a_claim_takes_no_more_per_endpoint_than_it_has_room_for(pool: PgPool) {
+        let (busy, fresh, full) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        queue(&pool, &[busy, fresh, full], 50).await;
+        let capacity = Capacity {
+            excluded: vec![full],
+            limited: vec![(busy, 3)],
+        };
+        let dispatcher = dispatcher(&pool);
+        let claimed = dispatcher.claim(512, &capacity).await.expect("a claim");
+        let count = |endpoint: Uuid| {
+            claimed
+                .iter()
+                .filter(|(message, _)| message.endpoint_id == endpoint)
+                .count()
+        };
+        assert_eq!(count(busy), 3, "its free window");
+        assert_eq!(
+            count(fresh),
+            dispatcher.guards.initial_window(),
+            "an endpoint not in flight"
+        );
+        assert_eq!(count(full), 0, "no room");
+        assert!(
+            claimed
+                .iter()
+                .all(|(message, destination)| message.attempt == 1 && destination.is_none()),
+            "unknown endpoints are not sent to"
+        );
+    }
+}
