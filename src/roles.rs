@@ -245,14 +245,11 @@ fn share(role: Role) -> (u32, u32) {
     }
 }
 
-/// The relay's statements all reach their rows by key, and the queue they read grows
-/// from empty to hundreds of thousands of rows between two analyses: a plan cached while
-/// it was small scanned the whole table once per claim (see docs/decisions.md). With
-/// sequential scans ruled out, its plans no longer depend on how stale statistics are.
+/// A role's connections: the relay opens its own its way.
 fn connect_options(role: Role, options: &PgConnectOptions) -> PgConnectOptions {
     let options = PgConnectOptions::clone(options);
     match role {
-        Role::BridgeRelay => options.options([("enable_seqscan", "off")]),
+        Role::BridgeRelay => bridge_relay::connect_options(options),
         _ => options,
     }
 }

@@ -22,7 +22,7 @@ mod sweeper;
 pub use address::AddressPolicy;
 pub use config::{DeliverySettings, RelayConfig, ServiceUrls, parse_schedule};
 pub use integration::IntegrationFold;
-pub use run::run_relay;
+pub use run::{connect_options, run_relay};
 pub use signing::{
     bound_platform_signature, new_secret, platform_signature, secret_key, standard_signature,
 };

@@ -2,7 +2,10 @@ use std::{sync::Arc, time::Duration};
 
 use eventlog::{EventLog, GroupCommitConfig};
 use projections::{ProjectorConfig, run_projector};
-use sqlx::{PgPool, postgres::PgListener};
+use sqlx::{
+    PgPool,
+    postgres::{PgConnectOptions, PgListener},
+};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -19,6 +22,15 @@ use crate::{
 
 /// Outcomes waiting to be recorded before deliveries wait for the recorder.
 const OUTCOME_BUFFER: usize = 16_384;
+
+/// How the relay's own connections are to be opened. Its statements all reach their
+/// rows by key, and the queue they read grows from empty to hundreds of thousands of rows
+/// between two analyses: a plan cached while it was small scanned the whole table once
+/// per claim (docs/decisions.md, "Relay throughput"). With sequential scans ruled out,
+/// its plans no longer depend on how stale the statistics are.
+pub fn connect_options(options: PgConnectOptions) -> PgConnectOptions {
+    options.options([("enable_seqscan", "off")])
+}
 
 /// Runs the relay until `shutdown`: the stream consumer, the delivery loop, the
 /// recorder and the sweeper. Attempts under way finish and are recorded first.

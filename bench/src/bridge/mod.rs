@@ -201,10 +201,7 @@ async fn drive(
     settle(&pool).await;
     let log = EventLog::start(pool.clone(), GroupCommitConfig::default());
 
-    seen.latencies_us.lock().map(|mut l| l.clear()).ok();
-    let before = Counters::read(&pool).await?;
-    let logged_before = last_logged(&pool).await?;
-    let started = Instant::now();
+    let measurement = Measurement::start(&pool, &seen).await?;
     let appends = (0..64u64).map(|lane| {
         let log = log.clone();
         let count = options.burst_events / 64;
@@ -218,14 +215,9 @@ async fn drive(
     for append in futures::future::join_all(appends).await {
         append??;
     }
-    let appended_in = started.elapsed();
+    let appended_in = measurement.started.elapsed();
     let deliveries = (options.burst_events / 64 * 64) as i64 * endpoints as i64;
-    wait_for_receipts(&seen, deliveries).await;
-    wait_for_deliveries(&pool, logged_before, deliveries).await?;
-    let elapsed = started.elapsed();
-    let mut writes = Counters::read(&pool)
-        .await?
-        .per_delivery_since(&before, deliveries);
+    let (elapsed, mut writes) = measurement.finish(&pool, &seen, deliveries).await?;
     writes["events_appended_in_s"] = json!((appended_in.as_secs_f64() * 1000.0).round() / 1000.0);
     report(
         &format!("burst_{endpoints}"),
@@ -237,13 +229,11 @@ async fn drive(
     );
 
     settle(&pool).await;
-    seen.latencies_us.lock().map(|mut l| l.clear()).ok();
-    let before = Counters::read(&pool).await?;
-    let logged_before = last_logged(&pool).await?;
+    let measurement = Measurement::start(&pool, &seen).await?;
+    let started = measurement.started;
     let sampling = CancellationToken::new();
     let sampler = tokio::spawn(largest_backlog(pool.clone(), sampling.clone()));
     let total = options.rate * options.seconds;
-    let started = Instant::now();
     let interval = Duration::from_secs_f64(1.0 / options.rate as f64);
     let mut appends = Vec::with_capacity(total as usize);
     for n in 0..total {
@@ -267,14 +257,9 @@ async fn drive(
         }
     });
     let deliveries = total as i64 * endpoints as i64;
-    wait_for_receipts(&seen, deliveries).await;
-    wait_for_deliveries(&pool, logged_before, deliveries).await?;
-    let elapsed = started.elapsed();
+    let (elapsed, mut writes) = measurement.finish(&pool, &seen, deliveries).await?;
     let backlog_at_end = at_end.await??;
     let backlog_largest = sampler.await?;
-    let mut writes = Counters::read(&pool)
-        .await?
-        .per_delivery_since(&before, deliveries);
     writes["queue_backlog_at_end"] = json!(backlog_at_end);
     writes["queue_backlog_largest"] = json!(backlog_largest);
     report(
@@ -286,6 +271,41 @@ async fn drive(
         writes,
     );
     Ok(())
+}
+
+/// One workload, from its first event to its last delivery logged.
+struct Measurement {
+    before: Counters,
+    logged_before: i64,
+    started: Instant,
+}
+
+impl Measurement {
+    async fn start(pool: &PgPool, seen: &Seen) -> anyhow::Result<Self> {
+        seen.latencies_us.lock().map(|mut l| l.clear()).ok();
+        Ok(Self {
+            before: Counters::read(pool).await?,
+            logged_before: last_logged(pool).await?,
+            started: Instant::now(),
+        })
+    }
+
+    /// Once `deliveries` were received and logged: how long that took, and what was
+    /// written for them.
+    async fn finish(
+        self,
+        pool: &PgPool,
+        seen: &Seen,
+        deliveries: i64,
+    ) -> anyhow::Result<(Duration, Value)> {
+        wait_for_receipts(seen, deliveries).await;
+        wait_for_deliveries(pool, self.logged_before, deliveries).await?;
+        let elapsed = self.started.elapsed();
+        let writes = Counters::read(pool)
+            .await?
+            .per_delivery_since(&self.before, deliveries);
+        Ok((elapsed, writes))
+    }
 }
 
 fn report(
