@@ -1,3 +1,4 @@
+use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use projections::{
     Projection, catalog::Catalog, rebuild, store_activity::StoreActivity, stores::Stores,
@@ -5,6 +6,7 @@ use projections::{
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
+use workers::status::{JobStatus, job_statuses, run_now};
 
 use crate::{Platform, Role, config::Config, startup};
 
@@ -32,6 +34,17 @@ enum Command {
         #[command(subcommand)]
         command: ProjectionsCommand,
     },
+    /// The periodic jobs: when each last ran, how it went, when it runs next.
+    Jobs {
+        #[command(subcommand)]
+        command: Option<JobsCommand>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// Make a job due now; a workers process runs it within a second or so.
+    Run { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,9 +95,76 @@ impl Cli {
                     "projection rebuilt"
                 );
             }
+            Command::Jobs { command } => {
+                let pool = startup::connect_postgres(&config).await?;
+                startup::migrate(&pool, &config).await?;
+                match command {
+                    None => print!("{}", jobs_table(&job_statuses(&pool).await?)),
+                    Some(JobsCommand::Run { name }) => {
+                        if !run_now(&pool, &name).await? {
+                            anyhow::bail!(
+                                "no job named `{name}` (a workers process registers its jobs when it starts)"
+                            );
+                        }
+                        println!("{name} is due now");
+                    }
+                }
+            }
         }
         Ok(())
     }
+}
+
+/// One line per job, in columns.
+fn jobs_table(statuses: &[JobStatus]) -> String {
+    let time = |t: Option<DateTime<Utc>>| {
+        t.map_or_else(
+            || "-".to_owned(),
+            |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
+        )
+    };
+    let mut rows = vec![
+        [
+            "JOB", "SCHEDULE", "LAST RUN", "DURATION", "OUTCOME", "NEXT RUN", "RUNS", "FAILURES",
+            "DETAIL",
+        ]
+        .map(str::to_owned),
+    ];
+    for status in statuses {
+        let outcome = match (status.running, status.last_outcome.as_deref()) {
+            (true, _) => "running".to_owned(),
+            (false, Some(outcome)) if status.attempt > 0 => {
+                format!("{outcome} (attempt {})", status.attempt)
+            }
+            (false, outcome) => outcome.unwrap_or("never run").to_owned(),
+        };
+        rows.push([
+            status.name.clone(),
+            status.schedule.clone(),
+            time(status.last_finished_at),
+            status
+                .last_duration_ms
+                .map_or_else(|| "-".to_owned(), |ms| format!("{ms} ms")),
+            outcome,
+            time(Some(status.next_run_at)),
+            status.runs.to_string(),
+            status.failures.to_string(),
+            status.last_detail.clone().unwrap_or_default(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|column| rows.iter().map(|row| row[column].len()).max().unwrap_or(0))
+        .collect();
+    rows.iter()
+        .map(|row| {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect();
+            format!("{}\n", cells.join("  ").trim_end())
+        })
+        .collect()
 }
 
 /// SIGTERM or Ctrl-C starts a drain: roles finish what they hold, then the process exits 0.

@@ -35,6 +35,10 @@ pub struct Config {
     pub public_cache: CacheBudget,
     /// Postgres connections of this process, shared out among its roles' own pools.
     pub database_max_connections: u32,
+    /// `IDEMPOTENCY_TTL_HOURS`: how long a write's answer is kept for its replays.
+    pub idempotency_ttl: Duration,
+    /// `BRIDGE_RETENTION_DAYS`: how long delivered webhooks and their attempts are kept.
+    pub bridge_retention: Duration,
 }
 
 /// A key from the environment: at least [`MIN_SECRET_BYTES`], generated (and said so)
@@ -163,6 +167,17 @@ fn bridge_settings(
     })
 }
 
+/// A whole number of `unit`s (at least one).
+fn whole(unit: Duration) -> impl Fn(&str) -> Result<Duration, String> {
+    move |raw| {
+        raw.parse::<u32>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .map(|n| unit * n)
+            .ok_or_else(|| format!("`{raw}` must be a whole number of at least 1"))
+    }
+}
+
 fn at_least_one(raw: &str) -> Result<usize, String> {
     raw.parse::<usize>()
         .ok()
@@ -246,7 +261,17 @@ impl Config {
                 .filter(|n| (2..=10_000).contains(n))
                 .ok_or_else(|| format!("`{raw}` must be a whole number of at least 2"))
         })?;
+        const HOUR: Duration = Duration::from_secs(3600);
+        let idempotency_ttl = setting(&lookup, "IDEMPOTENCY_TTL_HOURS", HOUR * 24, whole(HOUR))?;
+        let bridge_retention = setting(
+            &lookup,
+            "BRIDGE_RETENTION_DAYS",
+            HOUR * 24 * 30,
+            whole(HOUR * 24),
+        )?;
         Ok(Self {
+            idempotency_ttl,
+            bridge_retention,
             database_max_connections,
             public_cache,
             trusted_proxies,
@@ -289,6 +314,8 @@ mod tests {
         );
         assert_eq!(config.names, StreamNames::new("EVENTS", "events"));
         assert_eq!(config.http_addr.port(), 8000);
+        assert_eq!(config.idempotency_ttl, Duration::from_secs(24 * 3600));
+        assert_eq!(config.bridge_retention, Duration::from_secs(30 * 24 * 3600));
     }
 
     #[test]
@@ -347,6 +374,8 @@ mod tests {
             ("BRIDGE_ENDPOINT_CONCURRENCY", "0"),
             ("BRIDGE_MAX_IN_FLIGHT", "many"),
             ("BRIDGE_TIMEOUT_SECS", "-1"),
+            ("IDEMPOTENCY_TTL_HOURS", "0"),
+            ("BRIDGE_RETENTION_DAYS", "1.5"),
         ] {
             let error = Config::from_lookup(|n| (n == name).then(|| value.to_owned()))
                 .expect_err("invalid");

@@ -15,11 +15,12 @@ use projections::{Projection, catalog::Catalog, store_activity::StoreActivity, s
 
 /// Every consumer with a checkpoint (the projector's projections and the bridge
 /// relay's router), for the lag figures.
-const PROJECTIONS: [&str; 4] = [
+const PROJECTIONS: [&str; 5] = [
     StoreActivity::NAME,
     Stores::NAME,
     Catalog::NAME,
     bridge_relay::NAME,
+    workers::store_deletion::NAME,
 ];
 use serde_json::json;
 use sqlx::PgPool;
@@ -84,7 +85,8 @@ async fn migrations_applied(pool: &PgPool) -> bool {
     .unwrap_or(false)
 }
 
-/// Prometheus text format: how far the publisher and each projection trail the log.
+/// Prometheus text format: how far the publisher and each projection trail the log, and
+/// how each periodic job last ran.
 async fn metrics(AxumState(state): AxumState<HealthState>) -> Response {
     let figures = async {
         let head = eventlog::head_position(&state.pool).await?;
@@ -98,9 +100,10 @@ async fn metrics(AxumState(state): AxumState<HealthState>) -> Response {
         )
         .fetch_one(&state.pool)
         .await?;
-        Ok::<_, sqlx::Error>((head, published, projected, deliveries_due))
+        let jobs = workers::status::job_statuses(&state.pool).await?;
+        Ok::<_, sqlx::Error>((head, published, projected, deliveries_due, jobs))
     };
-    let Ok((head, published, projected, deliveries_due)) = figures.await else {
+    let Ok((head, published, projected, deliveries_due, jobs)) = figures.await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
     let mut body = String::new();
@@ -125,5 +128,6 @@ async fn metrics(AxumState(state): AxumState<HealthState>) -> Response {
         body,
         "# TYPE dropship_bridge_deliveries_due gauge\ndropship_bridge_deliveries_due {deliveries_due}"
     );
+    body.push_str(&workers::status::metrics(&jobs));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

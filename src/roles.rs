@@ -8,14 +8,15 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use api_core::{
     auth::Authenticator,
-    media::{LocalMedia, Media},
-    tokens::TokenKeys,
+    media::{LocalMedia, Media, MediaStore},
+    tokens::{REFRESH_TTL, TokenKeys},
 };
 use bridge_relay::RelayConfig;
 use command_api::{AttemptLimits, CommandState};
 use eventlog::{EventLog, GroupCommitConfig};
 use projections::{
-    ProjectorConfig, catalog::Catalog, run_projector, store_activity::StoreActivity, stores::Stores,
+    Projection, Projector, ProjectorConfig, catalog::Catalog, run_projector,
+    store_activity::StoreActivity, stores::Stores,
 };
 use query_api::{Freshness, QueryState};
 use sqlx::{
@@ -25,6 +26,7 @@ use sqlx::{
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
+use workers::{WorkersConfig, housekeeping::Retention, scheduler::SchedulerConfig};
 
 use crate::{
     api,
@@ -47,6 +49,8 @@ pub enum Role {
     QueryApi,
     /// Signed deliveries of events to connected services and merchants' webhooks.
     BridgeRelay,
+    /// Process managers and the periodic jobs (one process at a time each).
+    Workers,
 }
 
 impl Role {
@@ -56,6 +60,7 @@ impl Role {
         Role::CommandApi,
         Role::QueryApi,
         Role::BridgeRelay,
+        Role::Workers,
     ];
 }
 
@@ -114,27 +119,11 @@ impl Platform {
                     tasks.spawn(publisher.run(shutdown.clone()));
                 }
                 Role::Projector => {
-                    let config = ProjectorConfig::new(self.config.names.clone());
-                    let (pool, client) = (pools.of(Role::Projector), self.client.clone());
                     tasks.spawn(run_projector(
-                        pool.clone(),
-                        client.clone(),
-                        config.clone(),
-                        StoreActivity,
-                        shutdown.clone(),
-                    ));
-                    tasks.spawn(run_projector(
-                        pool.clone(),
-                        client.clone(),
-                        config.clone(),
-                        Stores,
-                        shutdown.clone(),
-                    ));
-                    tasks.spawn(run_projector(
-                        pool,
-                        client,
-                        config,
-                        Catalog,
+                        pools.of(Role::Projector),
+                        self.client.clone(),
+                        ProjectorConfig::new(self.config.names.clone()),
+                        read_models(),
                         shutdown.clone(),
                     ));
                 }
@@ -152,6 +141,14 @@ impl Platform {
                             self.config.platform_webhook_secret.expose().to_vec(),
                             self.config.bridge.clone(),
                         ),
+                        shutdown.clone(),
+                    ));
+                }
+                Role::Workers => {
+                    tasks.spawn(workers::run_workers(
+                        pools.of(Role::Workers),
+                        self.client.clone(),
+                        self.workers_config(),
                         shutdown.clone(),
                     ));
                 }
@@ -180,6 +177,24 @@ impl Platform {
         self.pool.close().await;
         info!("dropship stopped");
         served
+    }
+
+    fn workers_config(&self) -> WorkersConfig {
+        let media = LocalMedia::new(&self.config.media_dir);
+        let media: Arc<dyn MediaStore> = Arc::new(media);
+        WorkersConfig {
+            projector: ProjectorConfig::new(self.config.names.clone()),
+            scheduler: SchedulerConfig::default(),
+            retention: Retention {
+                idempotency_ttl: self.config.idempotency_ttl,
+                bridge_retention: self.config.bridge_retention,
+                session_ttl: REFRESH_TTL,
+            },
+            remove_store_media: Arc::new(move |store_id| {
+                let media = media.clone();
+                Box::pin(async move { media.remove_store(store_id).await })
+            }),
+        }
     }
 
     /// The HTTP API of the API roles among `roles`.
@@ -231,17 +246,29 @@ impl Platform {
     }
 }
 
+/// The read models the projector role builds, all from one consumer: adding one here
+/// adds no stream read. Each had a consumer of its own before.
+fn read_models() -> Projector {
+    Projector::new("projector")
+        .with(StoreActivity)
+        .with(Stores)
+        .with(Catalog)
+        .replacing(&[StoreActivity::NAME, Stores::NAME, Catalog::NAME])
+}
+
 /// A role's weight in sharing out the connections, and the least it gets: never less
 /// than what it holds at once. The publisher holds a listener, a batch read ahead and
 /// its checkpoint write; each projection a batch; the relay a listener, its sweeper's
 /// committer, a claim, an outcome batch and an ingest batch; each API a committer or a
-/// listener besides its requests.
+/// listener besides its requests; the workers a process manager's batch, the command it
+/// issues (a load and its committer) and a job.
 fn share(role: Role) -> (u32, u32) {
     match role {
         Role::Publisher => (1, 4),
         Role::Projector => (2, 4),
         Role::BridgeRelay => (4, 8),
         Role::CommandApi | Role::QueryApi => (4, 4),
+        Role::Workers => (1, 4),
     }
 }
 

@@ -150,6 +150,67 @@ async fn serve_creates_its_database_publishes_projects_and_drains_on_sigterm() {
     environment.remove().await;
 }
 
+/// `dropship jobs` with its arguments against the environment's database.
+fn jobs(environment: &Environment, arguments: &[&str]) -> Output {
+    environment
+        .command(free_port())
+        .arg("jobs")
+        .args(arguments)
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_workers_run_every_periodic_job_and_dropship_jobs_shows_them() {
+    let environment = Environment::new();
+    let port = free_port();
+    let child = environment
+        .command(port)
+        .args(["serve", "--role", "workers"])
+        .spawn()
+        .unwrap();
+    assert!(eventually(PATIENCE, || ready(port)).await);
+    let all_succeeded = || async {
+        let listed = String::from_utf8_lossy(&jobs(&environment, &[]).stdout).into_owned();
+        let rows: Vec<&str> = listed.lines().skip(1).collect();
+        rows.len() == 4 && rows.iter().all(|row| row.contains("succeeded"))
+    };
+    assert!(eventually(PATIENCE, all_succeeded).await);
+    let listed = String::from_utf8_lossy(&jobs(&environment, &[]).stdout).into_owned();
+    assert!(listed.starts_with("JOB "), "{listed}");
+    for job in [
+        "expire_idempotency_keys",
+        "remove_delivered_webhooks",
+        "remove_expired_sessions",
+        "remove_deleted_store_media",
+    ] {
+        assert!(listed.contains(job), "{job} in {listed}");
+    }
+    assert!(listed.contains("cron 0 15 * * * *"), "{listed}");
+
+    let (_, metrics) = get(port, "/metrics").await.unwrap();
+    assert!(
+        metrics.contains("dropship_job_last_success{job=\"expire_idempotency_keys\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("dropship_job_runs_total{job=\"remove_expired_sessions\"}"));
+
+    let run = jobs(&environment, &["run", "remove_expired_sessions"]);
+    assert!(run.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        "remove_expired_sessions is due now\n"
+    );
+    let unknown = jobs(&environment, &["run", "tidy_everything"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no job named `tidy_everything`"));
+
+    terminate(&child);
+    assert!(exit_of(child).await.status.success());
+    environment.remove().await;
+}
+
 #[tokio::test]
 async fn split_roles_in_separate_processes_behave_as_all_in_one() {
     let environment = Environment::new();

@@ -121,6 +121,9 @@ pub trait MediaStore: Send + Sync {
         store_id: Uuid,
         name: &'a MediaName,
     ) -> BoxFuture<'a, io::Result<Option<Bytes>>>;
+
+    /// Removes every file of the store (a deleted store's); nothing there is success.
+    fn remove_store(&self, store_id: Uuid) -> BoxFuture<'_, io::Result<()>>;
 }
 
 pub type Media = Arc<dyn MediaStore>;
@@ -176,6 +179,15 @@ impl MediaStore for LocalMedia {
                 Ok(bytes) => Ok(Some(Bytes::from(bytes))),
                 Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
                 Err(error) => Err(error),
+            }
+        })
+    }
+
+    fn remove_store(&self, store_id: Uuid) -> BoxFuture<'_, io::Result<()>> {
+        Box::pin(async move {
+            match tokio::fs::remove_dir_all(self.root.join(store_id.to_string())).await {
+                Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+                done => done,
             }
         })
     }

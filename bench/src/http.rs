@@ -283,9 +283,7 @@ impl Measured {
     }
 
     pub(crate) fn report(&self, workload: &str, clients: u64) {
-        println!(
-            "{}",
-            json!({
+        crate::results::emit(json!({
                 "workload": workload,
                 "clients": clients,
                 "requests": self.requests,
@@ -295,8 +293,7 @@ impl Measured {
                 "p50_ms": self.percentile_ms(0.50),
                 "p99_ms": self.percentile_ms(0.99),
                 "max_ms": self.percentile_ms(1.0),
-            })
-        );
+        }));
     }
 }
 

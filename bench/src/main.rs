@@ -5,6 +5,7 @@
 mod bridge;
 mod catalog;
 mod http;
+mod results;
 mod scratch;
 mod spine;
 
@@ -19,6 +20,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     suite: Suite,
+    /// Also append each figure line, with the commit, to `bench/results/<suite>.jsonl`.
+    #[arg(long, global = true)]
+    record: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -31,14 +35,39 @@ enum Suite {
     Catalog(catalog::Options),
     /// The bridge relay: signed deliveries, logged, to receivers on loopback.
     Bridge(bridge::Options),
+    /// Two commits' recorded runs side by side: minimum / median of each figure.
+    Compare {
+        /// A results file, e.g. `bench/results/spine.jsonl`.
+        file: std::path::PathBuf,
+        /// The earlier commit (default: the one recorded before `newer`).
+        #[arg(long)]
+        older: Option<String>,
+        /// The later commit (default: the last one recorded).
+        #[arg(long)]
+        newer: Option<String>,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    match Cli::parse().suite {
+    let cli = Cli::parse();
+    if cli.record {
+        let suite = match &cli.suite {
+            Suite::Spine(_) => "spine",
+            Suite::Http(_) => "http",
+            Suite::Catalog(_) => "catalog",
+            Suite::Bridge(_) => "bridge",
+            Suite::Compare { .. } => anyhow::bail!("--record records a suite's run"),
+        };
+        results::record_into(suite);
+    }
+    match cli.suite {
         Suite::Spine(options) => spine::run(options).await,
         Suite::Http(options) => http::run(options).await,
         Suite::Catalog(options) => catalog::run(options).await,
         Suite::Bridge(options) => bridge::run(options).await,
+        Suite::Compare { file, older, newer } => {
+            results::compare(&file, older.as_deref(), newer.as_deref())
+        }
     }
 }

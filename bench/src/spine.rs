@@ -2,7 +2,8 @@
 //! - `raw_insert`: Postgres' own one-INSERT-per-transaction loop, the baseline.
 //! - `append`: the event log (group commit), distinct streams, ~300-byte payloads.
 //! - `publish`: the log onto JetStream, acknowledged, from an empty stream.
-//! - `project`: the `store_activity` projector catching up on the whole stream.
+//! - `project`: the `store_activity` projector catching up on the whole stream, then the
+//!   projector role's three projections fanned out from one consumer doing the same.
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,8 @@ use eventlog::{
     publisher_checkpoint,
 };
 use projections::{
-    Projection, ProjectorConfig, checkpoint, run_projector, store_activity::StoreActivity,
+    Projection, Projector, ProjectorConfig, catalog::Catalog, checkpoint, run_projector,
+    store_activity::StoreActivity, stores::Stores,
 };
 use schemas::{Event, store::StoreUpdated};
 use serde_json::json;
@@ -92,7 +94,7 @@ fn report(workload: &str, parameters: serde_json::Value, events: u64, elapsed: D
             json!((events as f64 / elapsed.as_secs_f64()).round()),
         );
     }
-    println!("{line}");
+    crate::results::emit(line);
 }
 
 /// Splits `total` over `writers` tasks running `work(writer, count)` and times them.
@@ -235,7 +237,7 @@ async fn project(
             tokio::spawn(run_projector(
                 pool.clone(),
                 client.clone(),
-                config,
+                config.clone(),
                 StoreActivity,
                 shutdown,
             ))
@@ -246,6 +248,41 @@ async fn project(
     report(
         "project",
         json!({"projection": StoreActivity::NAME, "batch": batch}),
+        events,
+        elapsed,
+    );
+
+    // The projector role's own set, from one consumer, starting over.
+    sqlx::query("TRUNCATE store_activity, projection_checkpoints")
+        .execute(pool)
+        .await?;
+    let (events, elapsed) = time_catch_up(
+        pool,
+        |shutdown| {
+            let projector = Projector::new("fanned_out")
+                .with(StoreActivity)
+                .with(Stores)
+                .with(Catalog);
+            tokio::spawn(run_projector(
+                pool.clone(),
+                client.clone(),
+                config,
+                projector,
+                shutdown,
+            ))
+        },
+        async || {
+            let mut slowest = i64::MAX;
+            for name in [StoreActivity::NAME, Stores::NAME, Catalog::NAME] {
+                slowest = slowest.min(checkpoint(pool, name).await?);
+            }
+            Ok(slowest)
+        },
+    )
+    .await?;
+    report(
+        "project",
+        json!({"projections": "store_activity+stores+catalog", "batch": batch}),
         events,
         elapsed,
     );

@@ -47,9 +47,7 @@ pub(crate) trait Aggregate: Fold<State: Send + Sync + 'static> + 'static {
 
 /// Scopes of SKU reservations start with this, followed by the store id.
 pub(crate) const SKU_SCOPE_PREFIX: &str = "product.sku:";
-/// Scopes of service reservations (one integration per service and store) start with
-/// this, followed by the store id.
-pub(crate) const INTEGRATION_SCOPE_PREFIX: &str = "integration.service:";
+pub(crate) const INTEGRATION_SCOPE_PREFIX: &str = domain::integration::SERVICE_SCOPE_PREFIX;
 
 pub(crate) fn stream_id<A: Aggregate>(id: Uuid) -> String {
     format!("{}{id}", A::STREAM_PREFIX)

@@ -8,8 +8,8 @@ mod values;
 use schemas::{
     Event,
     integration::{
-        IntegrationConnected, IntegrationData, IntegrationDisabled, IntegrationDisconnected,
-        IntegrationEnabled, IntegrationSecretRotated, IntegrationUpdated,
+        DisconnectReason, IntegrationConnected, IntegrationData, IntegrationDisabled,
+        IntegrationDisconnected, IntegrationEnabled, IntegrationSecretRotated, IntegrationUpdated,
     },
 };
 use serde::{Deserialize, Serialize};
@@ -116,8 +116,12 @@ pub enum IntegrationCommand {
         /// Now, in microseconds since the epoch.
         now_micros: i64,
     },
-    Disconnect,
+    Disconnect(DisconnectReason),
 }
+
+/// Scopes of service reservations (one integration per service and store) start with
+/// this, followed by the store id; the value is the service.
+pub const SERVICE_SCOPE_PREFIX: &str = "integration.service:";
 
 pub fn decide(
     state: &Integration,
@@ -152,8 +156,10 @@ pub fn decide(
             )
             .unwrap_or_default(),
         })],
-        IntegrationCommand::Disconnect => {
-            vec![Event::IntegrationDisconnected(IntegrationDisconnected {})]
+        IntegrationCommand::Disconnect(reason) => {
+            vec![Event::IntegrationDisconnected(IntegrationDisconnected {
+                reason: *reason,
+            })]
         }
     })
 }

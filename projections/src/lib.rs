@@ -1,6 +1,6 @@
-//! Read models built from the event stream: the projector runtime (durable JetStream
-//! consumers, batches applied with their checkpoint in one transaction), the rebuild
-//! path, and the projections themselves.
+//! Read models built from the event stream: the projector runtime (one durable JetStream
+//! consumer fanned out to every projection, each applying batches with its checkpoint in
+//! one transaction), the rebuild path, and the projections themselves.
 
 pub mod catalog;
 mod checkpoint;
@@ -13,4 +13,4 @@ pub mod stores;
 pub use checkpoint::{CHECKPOINT_CHANNEL, checkpoint, lag};
 pub use projection::{Projection, Target};
 pub use rebuild::{RebuildError, RebuildReport, rebuild};
-pub use runtime::{ProjectorConfig, run_projector};
+pub use runtime::{Projector, ProjectorConfig, run_projector};

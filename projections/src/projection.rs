@@ -1,5 +1,6 @@
 use std::future::Future;
 
+use futures::{FutureExt, future::BoxFuture};
 use schemas::RecordedEvent;
 use sqlx::PgConnection;
 
@@ -13,10 +14,10 @@ pub enum Target {
 
 /// A read model. `apply` is called inside the transaction that also moves the
 /// checkpoint, with events in log order that it has not seen before; it must ignore
-/// event types it does not use. Every projection consumes the whole stream, so a gap in
+/// event types it does not use. Every projection sees the whole stream, so a gap in
 /// positions always means missing messages and is filled from the log.
 pub trait Projection: Send + Sync + 'static {
-    /// Names its checkpoint row and its durable consumer.
+    /// Names its checkpoint row (and its durable consumer when it runs alone).
     const NAME: &'static str;
     /// The tables it owns; each has a `<table>_shadow` twin created by the migrations.
     const TABLES: &'static [&'static str];
@@ -27,4 +28,30 @@ pub trait Projection: Send + Sync + 'static {
         target: Target,
         events: &[RecordedEvent],
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+/// A projection behind a pointer, so that one projector can run several of different
+/// types on the live tables.
+pub(crate) trait AnyProjection: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        events: &'a [RecordedEvent],
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
+}
+
+impl<P: Projection> AnyProjection for P {
+    fn name(&self) -> &'static str {
+        P::NAME
+    }
+
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        events: &'a [RecordedEvent],
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        Projection::apply(self, conn, Target::Live, events).boxed()
+    }
 }

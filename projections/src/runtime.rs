@@ -1,13 +1,21 @@
-//! The projector: a durable pull consumer per projection, after catching up from the
-//! log on start. Messages are taken in the
-//! chunks that are ready (so batches grow with the backlog), applied with the checkpoint
-//! in one transaction, then acknowledged; redelivered or duplicate events fall at or
-//! below the checkpoint and are skipped.
+//! The projector: one durable pull consumer per process, whose batches are decoded once
+//! and fanned out to every projection it runs. Each projection has a lane of its own (a
+//! task and a bounded buffer of batches) and applies a batch with its checkpoint in one
+//! transaction; redelivered or duplicate events fall at or below the checkpoint and are
+//! skipped. A lane whose buffer is full (its projection failing or slow) is passed over:
+//! it finds the gap when it next applies and reads it from the log, the source of
+//! truth, so it holds no other lane back.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use async_nats::jetstream::{
-    self, AckKind,
+    self,
     consumer::{AckPolicy, pull},
 };
 use eventlog::{
@@ -17,12 +25,16 @@ use eventlog::{
 use futures::StreamExt;
 use schemas::RecordedEvent;
 use sqlx::PgPool;
+use tokio::{
+    sync::{Notify, mpsc},
+    task::JoinSet,
+};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::{
     checkpoint::{advance_checkpoint, ensure_checkpoint, lock_checkpoint},
-    projection::{Projection, Target},
+    projection::{AnyProjection, Projection},
 };
 
 #[derive(Debug, Clone)]
@@ -30,7 +42,11 @@ pub struct ProjectorConfig {
     pub names: StreamNames,
     /// The largest chunk of messages applied in one transaction.
     pub batch_size: usize,
-    /// The pause before reconnecting after Postgres or NATS failed.
+    /// Batches a projection may have waiting before it is passed over and left to read
+    /// them from the log.
+    pub buffer_batches: usize,
+    /// The pause before reconnecting after Postgres or NATS failed, and before a failed
+    /// projection tries again.
     pub retry: Duration,
 }
 
@@ -39,48 +55,140 @@ impl ProjectorConfig {
         Self {
             names,
             batch_size: 1000,
+            buffer_batches: 8,
             retry: Duration::from_millis(500),
         }
     }
 }
 
-/// Runs the projection until `shutdown`; a batch in progress is committed and
-/// acknowledged before it returns. Faults pause it and it resumes where it was.
-pub async fn run_projector<P: Projection>(
+/// The projections one consumer feeds. Its name names the durable consumer, so it must
+/// not change when a projection is added.
+pub struct Projector {
+    consumer: String,
+    projections: Vec<Arc<dyn AnyProjection>>,
+    retired: Vec<String>,
+}
+
+impl Projector {
+    pub fn new(consumer: impl Into<String>) -> Self {
+        Self {
+            consumer: consumer.into(),
+            projections: Vec::new(),
+            retired: Vec::new(),
+        }
+    }
+
+    pub fn with<P: Projection>(mut self, projection: P) -> Self {
+        self.projections.push(Arc::new(projection));
+        self
+    }
+
+    /// Durable consumers this one replaces, deleted when it starts (they would otherwise
+    /// be tracked by the server forever).
+    pub fn replacing(mut self, consumers: &[&str]) -> Self {
+        self.retired
+            .extend(consumers.iter().map(|name| (*name).to_owned()));
+        self
+    }
+}
+
+/// A projection alone, on a consumer named after it.
+impl<P: Projection> From<P> for Projector {
+    fn from(projection: P) -> Self {
+        Projector::new(P::NAME).with(projection)
+    }
+}
+
+/// Runs the projections until `shutdown`; each lane commits the batch it is applying
+/// before it returns. Faults pause the consumer or the one projection they hit, which
+/// resume where they were.
+pub async fn run_projector(
     pool: PgPool,
     client: async_nats::Client,
     config: ProjectorConfig,
-    projection: P,
+    projector: impl Into<Projector>,
     shutdown: CancellationToken,
 ) {
+    let projector = projector.into();
+    let mut lanes = Vec::new();
+    let mut running = JoinSet::new();
+    for projection in &projector.projections {
+        let (sender, batches) = mpsc::channel(config.buffer_batches.max(1));
+        let passed_over = Arc::new(Notify::new());
+        lanes.push(Lane {
+            name: projection.name(),
+            sender,
+            passed_over: passed_over.clone(),
+        });
+        running.spawn(run_lane(
+            pool.clone(),
+            projection.clone(),
+            config.clone(),
+            (batches, passed_over),
+            shutdown.clone(),
+        ));
+    }
     while !shutdown.is_cancelled() {
-        match consume(&pool, &client, &config, &projection, &shutdown).await {
-            Ok(()) => return,
+        match consume(&client, &config, &projector, &lanes, &shutdown).await {
+            Ok(()) => break,
             Err(error) => {
-                warn!(projection = P::NAME, %error, "projector paused; resuming shortly");
+                warn!(consumer = %projector.consumer, %error, "projector paused; resuming shortly");
                 tokio::select! {
-                    _ = shutdown.cancelled() => return,
+                    _ = shutdown.cancelled() => break,
                     _ = tokio::time::sleep(config.retry) => {}
                 }
             }
         }
     }
+    drop(lanes);
+    while running.join_next().await.is_some() {}
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-async fn consume<P: Projection>(
-    pool: &PgPool,
+/// Where the consumer hands one projection its batches, or tells it that it passed it
+/// over (then the lane reads what it missed from the log, even if no batch follows).
+struct Lane {
+    name: &'static str,
+    sender: mpsc::Sender<Arc<Batch>>,
+    passed_over: Arc<Notify>,
+}
+
+/// One chunk of the stream, decoded once and shared by every lane. Its last message is
+/// acknowledged (acknowledging all before it) when every lane is done with it.
+struct Batch {
+    events: Vec<RecordedEvent>,
+    last: jetstream::Message,
+    unsettled: AtomicUsize,
+}
+
+impl Batch {
+    /// One lane is done with the batch: applied it, or will read it from the log.
+    async fn settle(&self) {
+        if self.unsettled.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // A lost ack is a redelivery, which the checkpoints absorb.
+            if let Err(error) = self.last.ack().await {
+                debug!(%error, "projector ack failed");
+            }
+        }
+    }
+}
+
+async fn consume(
     client: &async_nats::Client,
     config: &ProjectorConfig,
-    projection: &P,
+    projector: &Projector,
+    lanes: &[Lane],
     shutdown: &CancellationToken,
 ) -> Result<(), BoxError> {
-    ensure_checkpoint(pool, P::NAME).await?;
-    catch_up(pool, projection, config.batch_size).await?;
     let js = jetstream::new(client.clone());
     let stream = ensure_stream(&js, &config.names).await?;
-    let name = config.names.consumer_name(P::NAME);
+    for retired in &projector.retired {
+        let _ = stream
+            .delete_consumer(&config.names.consumer_name(retired))
+            .await;
+    }
+    let name = config.names.consumer_name(&projector.consumer);
     let consumer: jetstream::consumer::PullConsumer = stream
         .get_or_create_consumer(
             &name,
@@ -102,7 +210,7 @@ async fn consume<P: Projection>(
         .messages()
         .await?
         .ready_chunks(config.batch_size);
-    info!(projection = P::NAME, consumer = %name, "projector consuming");
+    info!(consumer = %name, projections = lanes.len(), "projector consuming");
     loop {
         let chunk = tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
@@ -112,75 +220,176 @@ async fn consume<P: Projection>(
         for message in chunk {
             messages.push(message?);
         }
-        let events: Vec<RecordedEvent> = messages
+        let mut events: Vec<RecordedEvent> = messages
             .iter()
             .filter_map(|message| match RecordedEvent::from_wire(&message.payload) {
                 Ok(event) => Some(event),
                 Err(error) => {
                     // The log still has it: the gap it leaves is filled from Postgres.
-                    warn!(projection = P::NAME, subject = %message.subject, %error, "undecodable message");
+                    warn!(subject = %message.subject, %error, "undecodable message");
                     None
                 }
             })
             .collect();
-        if let Err(error) = apply_batch(pool, projection, events).await {
-            for message in &messages {
-                let _ = message.ack_with(AckKind::Nak(Some(config.retry))).await;
-            }
-            return Err(error.into());
-        }
-        if let Some(last) = messages.last() {
-            last.ack().await?;
-        }
-    }
-}
-
-/// Applies what the log holds above the checkpoint before consuming. After a crash the
-/// messages a dead consumer held unacknowledged come back only when their ack wait
-/// runs out; the log has them now.
-async fn catch_up<P: Projection>(
-    pool: &PgPool,
-    projection: &P,
-    batch_size: usize,
-) -> Result<(), sqlx::Error> {
-    let limit = i64::try_from(batch_size).unwrap_or(i64::MAX);
-    loop {
-        let mut tx = pool.begin().await?;
-        let checkpoint = lock_checkpoint(&mut tx, P::NAME).await?;
-        let events = read_after(&mut *tx, checkpoint, limit).await?;
-        let Some(last) = events.last().map(|event| event.position) else {
-            return Ok(());
+        events.sort_by_key(|event| event.position);
+        events.dedup_by_key(|event| event.position);
+        let Some(last) = messages.pop() else {
+            continue;
         };
-        projection.apply(&mut tx, Target::Live, &events).await?;
-        advance_checkpoint(&mut tx, P::NAME, last).await?;
-        tx.commit().await?;
+        let batch = Arc::new(Batch {
+            events,
+            last,
+            unsettled: AtomicUsize::new(lanes.len()),
+        });
+        for lane in lanes {
+            if lane.sender.try_send(batch.clone()).is_err() {
+                debug!(
+                    projection = lane.name,
+                    "projection behind its buffer; it will read this batch from the log"
+                );
+                lane.passed_over.notify_one();
+                batch.settle().await;
+            }
+        }
     }
 }
 
-/// Applies the events above the checkpoint and moves it, in one transaction. Positions
-/// are gapless, so a hole means JetStream lost or mangled messages: the whole range is
-/// then read from the log, which is the source of truth.
-async fn apply_batch<P: Projection>(
+/// One projection's task: catches up from the log, then applies the batches handed to
+/// it. A failure pauses this projection alone and retries the same batch.
+async fn run_lane(
+    pool: PgPool,
+    projection: Arc<dyn AnyProjection>,
+    config: ProjectorConfig,
+    (mut batches, passed_over): (mpsc::Receiver<Arc<Batch>>, Arc<Notify>),
+    shutdown: CancellationToken,
+) {
+    let name = projection.name();
+    let limit = i64::try_from(config.batch_size).unwrap_or(i64::MAX);
+    let projection = projection.as_ref();
+    // After a crash the messages a dead consumer held unacknowledged come back only when
+    // their ack wait runs out; the log has them now.
+    let start = || async {
+        ensure_checkpoint(&pool, name).await?;
+        catch_up(&pool, projection, limit).await
+    };
+    if retrying(name, &config, &shutdown, start).await.is_none() {
+        return;
+    }
+    loop {
+        let batch = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = passed_over.notified() => {
+                let catch_up = || catch_up(&pool, projection, limit);
+                if retrying(name, &config, &shutdown, catch_up).await.is_none() {
+                    return;
+                }
+                continue;
+            }
+            batch = batches.recv() => match batch {
+                Some(batch) => batch,
+                None => return,
+            },
+        };
+        let apply = || apply_batch(&pool, projection, &batch.events, limit);
+        let applied = retrying(name, &config, &shutdown, apply).await;
+        batch.settle().await;
+        if applied.is_none() {
+            return;
+        }
+    }
+}
+
+/// Runs `work` until it succeeds, pausing `config.retry` after each failure; `None` when
+/// shut down first.
+async fn retrying<F, Fut>(
+    name: &str,
+    config: &ProjectorConfig,
+    shutdown: &CancellationToken,
+    mut work: F,
+) -> Option<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), sqlx::Error>>,
+{
+    loop {
+        match work().await {
+            Ok(()) => return Some(()),
+            Err(error) => {
+                warn!(projection = name, %error, "projection paused; retrying it shortly");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return None,
+                    _ = tokio::time::sleep(config.retry) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Applies what the log holds above the checkpoint, `limit` events per transaction.
+async fn catch_up(
     pool: &PgPool,
-    projection: &P,
-    mut events: Vec<RecordedEvent>,
+    projection: &dyn AnyProjection,
+    limit: i64,
 ) -> Result<(), sqlx::Error> {
+    while apply_from_log(pool, projection, limit).await? {}
+    Ok(())
+}
+
+/// Applies up to `limit` events above the checkpoint from the log; false when there
+/// were none.
+async fn apply_from_log(
+    pool: &PgPool,
+    projection: &dyn AnyProjection,
+    limit: i64,
+) -> Result<bool, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let checkpoint = lock_checkpoint(&mut tx, P::NAME).await?;
-    events.retain(|event| event.position > checkpoint);
-    events.sort_by_key(|event| event.position);
-    events.dedup_by_key(|event| event.position);
+    let checkpoint = lock_checkpoint(&mut tx, projection.name()).await?;
+    let events = read_after(&mut *tx, checkpoint, limit).await?;
+    let Some(last) = events.last().map(|event| event.position) else {
+        return Ok(false);
+    };
+    projection.apply(&mut tx, &events).await?;
+    advance_checkpoint(&mut tx, projection.name(), last).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Applies the events of a batch (in position order) above the checkpoint and moves it,
+/// in one transaction. Positions are gapless, so a hole means events this lane was
+/// passed over for, or that JetStream lost or mangled: they are read from the log,
+/// which is the source of truth, a transaction's worth at a time.
+async fn apply_batch(
+    pool: &PgPool,
+    projection: &dyn AnyProjection,
+    events: &[RecordedEvent],
+    limit: i64,
+) -> Result<(), sqlx::Error> {
     let Some(last) = events.last().map(|event| event.position) else {
         return Ok(());
     };
-    if events.len() as i64 != last - checkpoint {
-        warn!(
-            projection = P::NAME,
-            checkpoint, last, "positions missing from the stream; reading them from the log"
-        );
-        events = read_after(&mut *tx, checkpoint, last - checkpoint).await?;
+    loop {
+        let mut tx = pool.begin().await?;
+        let checkpoint = lock_checkpoint(&mut tx, projection.name()).await?;
+        let fresh = &events[events.partition_point(|event| event.position <= checkpoint)..];
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let missing = last - checkpoint - fresh.len() as i64;
+        if missing == 0 {
+            projection.apply(&mut tx, fresh).await?;
+        } else if last - checkpoint <= limit {
+            debug!(
+                projection = projection.name(),
+                checkpoint, last, "positions missing from the batch; reading them from the log"
+            );
+            let events = read_after(&mut *tx, checkpoint, last - checkpoint).await?;
+            projection.apply(&mut tx, &events).await?;
+        } else {
+            drop(tx);
+            apply_from_log(pool, projection, limit).await?;
+            continue;
+        }
+        advance_checkpoint(&mut tx, projection.name(), last).await?;
+        return tx.commit().await;
     }
-    projection.apply(&mut tx, Target::Live, &events).await?;
-    advance_checkpoint(&mut tx, P::NAME, last).await?;
-    tx.commit().await
 }

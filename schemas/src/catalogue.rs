@@ -11,7 +11,8 @@ use crate::{
     error::{DecodeError, EncodeError, decode_exact, encode},
     integration::{
         IntegrationConnected, IntegrationDeliveryExhausted, IntegrationDisabled,
-        IntegrationDisconnected, IntegrationEnabled, IntegrationSecretRotated, IntegrationUpdated,
+        IntegrationDisconnected, IntegrationDisconnectedV1, IntegrationEnabled,
+        IntegrationSecretRotated, IntegrationUpdated,
     },
     merchant::MerchantRegistered,
     product::{
@@ -117,7 +118,7 @@ catalogue! {
     IntegrationEnabled(IntegrationEnabled) = "integration.enabled" v 1;
     IntegrationDisabled(IntegrationDisabled) = "integration.disabled" v 1;
     IntegrationSecretRotated(IntegrationSecretRotated) = "integration.secret_rotated" v 1;
-    IntegrationDisconnected(IntegrationDisconnected) = "integration.disconnected" v 1;
+    IntegrationDisconnected(IntegrationDisconnected) = "integration.disconnected" v 2, legacy { 1 => IntegrationDisconnectedV1 };
     IntegrationDeliveryExhausted(IntegrationDeliveryExhausted) = "integration.delivery_exhausted" v 1;
 }
 

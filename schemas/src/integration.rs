@@ -52,8 +52,34 @@ pub struct IntegrationSecretRotated {
     pub previous_valid_until: DateTime<Utc>,
 }
 
+/// `integration.disconnected`, schema version 2: why it was disconnected.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IntegrationDisconnected {}
+pub struct IntegrationDisconnected {
+    pub reason: DisconnectReason,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisconnectReason {
+    /// The merchant (or an API key of theirs) disconnected it.
+    #[default]
+    Merchant,
+    /// Its store was deleted; the platform disconnected it.
+    StoreDeleted,
+}
+
+/// `integration.disconnected`, schema version 1, which carried no reason: only
+/// merchants disconnected integrations then.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntegrationDisconnectedV1 {}
+
+impl From<IntegrationDisconnectedV1> for IntegrationDisconnected {
+    fn from(_: IntegrationDisconnectedV1) -> Self {
+        Self {
+            reason: DisconnectReason::Merchant,
+        }
+    }
+}
 
 /// Every scheduled attempt to deliver one event to this integration failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

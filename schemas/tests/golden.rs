@@ -13,8 +13,9 @@ use schemas::{
         CollectionData, CollectionDeleted, CollectionUpdated,
     },
     integration::{
-        IntegrationConnected, IntegrationData, IntegrationDeliveryExhausted, IntegrationDisabled,
-        IntegrationDisconnected, IntegrationEnabled, IntegrationSecretRotated, IntegrationUpdated,
+        DisconnectReason, IntegrationConnected, IntegrationData, IntegrationDeliveryExhausted,
+        IntegrationDisabled, IntegrationDisconnected, IntegrationDisconnectedV1,
+        IntegrationEnabled, IntegrationSecretRotated, IntegrationUpdated,
     },
     merchant::MerchantRegistered,
     product::{
@@ -216,7 +217,17 @@ fn samples() -> Vec<Sample> {
                 .single()
                 .expect("a valid time"),
         })),
-        current(Event::IntegrationDisconnected(IntegrationDisconnected {})),
+        current(Event::IntegrationDisconnected(IntegrationDisconnected {
+            reason: DisconnectReason::StoreDeleted,
+        })),
+        Sample {
+            event_type: "integration.disconnected",
+            schema_version: 1,
+            bytes: postcard::to_allocvec(&IntegrationDisconnectedV1 {}).expect("sample encodes"),
+            reads_as: Event::IntegrationDisconnected(IntegrationDisconnected {
+                reason: DisconnectReason::Merchant,
+            }),
+        },
         current(Event::IntegrationDeliveryExhausted(
             IntegrationDeliveryExhausted {
                 target: "rankpilot".into(),

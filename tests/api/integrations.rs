@@ -239,3 +239,74 @@ async fn only_services_the_platform_has_an_address_for_can_be_connected() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&error), ["endpoint_url"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_store_disconnects_its_integrations_and_says_why() {
+    let app = spawn_app().await;
+    let merchant = app.register().await;
+    let store_id = app.create_store(&merchant, "Closing Socks").await.id();
+    let (service, _, _) = connect(&app, &merchant, &store_id, json!({"service": "flowsend"})).await;
+    let webhook = app
+        .write(
+            &merchant,
+            Method::POST,
+            &format!("/api/v1/stores/{store_id}/webhooks"),
+            json!({"endpoint_url": app.services.url("/merchant-hook"), "event_types": ["*"]}),
+        )
+        .await
+        .id();
+    let deleted = app
+        .write(
+            &merchant,
+            Method::DELETE,
+            &format!("/api/v1/stores/{store_id}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK);
+
+    let deletion: (String, String) = sqlx::query_as(
+        "SELECT event_id::text, coalesce(metadata->>'correlation_id', event_id::text) FROM events \
+         WHERE stream_id = $1 AND event_type = 'store.deleted'",
+    )
+    .bind(format!("store-{store_id}"))
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    for id in [&service, &webhook] {
+        let stream = format!("integration-{id}");
+        let disconnected = || async {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM events WHERE stream_id = $1 \
+                 AND event_type = 'integration.disconnected'",
+            )
+            .bind(&stream)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+                == 1
+        };
+        crate::helpers::eventually("the integration's disconnection", disconnected).await;
+        let (actor, causation, correlation): (String, String, String) = sqlx::query_as(
+            "SELECT metadata->>'actor', metadata->>'causation_id', metadata->>'correlation_id' \
+             FROM events WHERE stream_id = $1 AND event_type = 'integration.disconnected'",
+        )
+        .bind(&stream)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        assert_eq!(actor, "process:store_deletion");
+        assert_eq!(causation, deletion.0);
+        assert_eq!(correlation, deletion.1);
+    }
+    // The relay routes nothing more to them.
+    let relay_forgot = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM bridge_endpoints WHERE store_id = $1")
+            .bind(uuid::Uuid::parse_str(&store_id).unwrap())
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+            == 0
+    };
+    crate::helpers::eventually("the relay forgetting the endpoints", relay_forgot).await;
+}

@@ -343,7 +343,7 @@ fn report(
     if let (Some(line), Value::Object(writes)) = (line.as_object_mut(), writes) {
         line.extend(writes);
     }
-    println!("{line}");
+    crate::results::emit(line);
 }
 
 async fn register(client: &reqwest::Client, address: &str) -> anyhow::Result<String> {

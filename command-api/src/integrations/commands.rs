@@ -6,8 +6,11 @@ use axum::{
     response::Response,
 };
 use domain::integration::{Connection, IntegrationCommand, Target};
-use schemas::api::bridge::{
-    ConnectIntegrationRequest, CreateWebhookRequest, IntegrationView, UpdateIntegrationRequest,
+use schemas::{
+    api::bridge::{
+        ConnectIntegrationRequest, CreateWebhookRequest, IntegrationView, UpdateIntegrationRequest,
+    },
+    integration::DisconnectReason,
 };
 use uuid::Uuid;
 
@@ -176,7 +179,7 @@ pub(super) async fn disconnect_integration(
     Path((store_id, id)): Path<(String, String)>,
     context: WriteContext,
 ) -> Result<Response, ApiError> {
-    let command = || Ok(IntegrationCommand::Disconnect);
+    let command = || Ok(IntegrationCommand::Disconnect(DisconnectReason::Merchant));
     change::<false>(&state, &context, (&store_id, &id), command, &[]).await
 }
 
@@ -258,7 +261,7 @@ pub(super) async fn delete_webhook(
     Path((store_id, id)): Path<(String, String)>,
     context: WriteContext,
 ) -> Result<Response, ApiError> {
-    let command = || Ok(IntegrationCommand::Disconnect);
+    let command = || Ok(IntegrationCommand::Disconnect(DisconnectReason::Merchant));
     change::<true>(&state, &context, (&store_id, &id), command, &[]).await
 }
 

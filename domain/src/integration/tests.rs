@@ -179,7 +179,13 @@ fn an_update_that_changes_nothing_records_nothing_and_a_disconnected_one_is_gone
         decide(&given(&history), &IntegrationCommand::Update(unchanged)),
         Ok(vec![])
     );
-    history.extend(decide(&given(&history), &IntegrationCommand::Disconnect).expect("ok"));
+    history.extend(
+        decide(
+            &given(&history),
+            &IntegrationCommand::Disconnect(DisconnectReason::Merchant),
+        )
+        .expect("ok"),
+    );
     assert_eq!(
         decide(&given(&history), &enable()),
         Err(IntegrationError::NotFound)
@@ -232,5 +238,31 @@ fn endpoint_urls_are_absolute_http_without_credentials() {
             .expect("url")
             .ip_literal(),
         None
+    );
+}
+
+#[test]
+fn a_disconnection_records_who_asked_for_it() {
+    let mut history = connected(Target::Service(Service::FlowSend));
+    let disconnected = decide(
+        &given(&history),
+        &IntegrationCommand::Disconnect(DisconnectReason::StoreDeleted),
+    );
+    assert_eq!(
+        disconnected,
+        Ok(vec![Event::IntegrationDisconnected(
+            IntegrationDisconnected {
+                reason: DisconnectReason::StoreDeleted,
+            }
+        )])
+    );
+    history.extend(disconnected.expect("ok"));
+    assert_eq!(
+        decide(
+            &given(&history),
+            &IntegrationCommand::Disconnect(DisconnectReason::StoreDeleted)
+        ),
+        Err(IntegrationError::NotFound),
+        "a second disconnection finds nothing to disconnect"
     );
 }
