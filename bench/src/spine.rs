@@ -252,38 +252,46 @@ async fn project(
         elapsed,
     );
 
-    // The projector role's own set, from one consumer, starting over.
+    // The projector role's own set, from one consumer, starting over. Each lane's own
+    // catch-up time shows whether the slowest held the others back.
     sqlx::query("TRUNCATE store_activity, projection_checkpoints")
         .execute(pool)
         .await?;
-    let (events, elapsed) = time_catch_up(
-        pool,
-        |shutdown| {
-            let projector = Projector::new("fanned_out")
-                .with(StoreActivity)
-                .with(Stores)
-                .with(Catalog);
-            tokio::spawn(run_projector(
-                pool.clone(),
-                client.clone(),
-                config,
-                projector,
-                shutdown,
-            ))
-        },
-        async || {
-            let mut slowest = i64::MAX;
-            for name in [StoreActivity::NAME, Stores::NAME, Catalog::NAME] {
-                slowest = slowest.min(checkpoint(pool, name).await?);
+    let head = head_position(pool).await?;
+    let shutdown = CancellationToken::new();
+    let started = Instant::now();
+    let projector = Projector::new("fanned_out")
+        .with(StoreActivity)
+        .with(Stores)
+        .with(Catalog);
+    let task = tokio::spawn(run_projector(
+        pool.clone(),
+        client.clone(),
+        config,
+        projector,
+        shutdown.clone(),
+    ));
+    let mut lanes = json!({});
+    let names = [StoreActivity::NAME, Stores::NAME, Catalog::NAME];
+    while lanes.as_object().map_or(0, |done| done.len()) < names.len() {
+        for name in names {
+            if lanes.get(name).is_none() && checkpoint(pool, name).await? >= head {
+                lanes[name] = json!((started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
             }
-            Ok(slowest)
-        },
-    )
-    .await?;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = started.elapsed();
+    shutdown.cancel();
+    task.await?;
     report(
         "project",
-        json!({"projections": "store_activity+stores+catalog", "batch": batch}),
-        events,
+        json!({
+            "projections": names.join("+"),
+            "batch": batch,
+            "seconds_per_projection": lanes,
+        }),
+        u64::try_from(head)?,
         elapsed,
     );
     Ok(())

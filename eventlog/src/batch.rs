@@ -257,16 +257,15 @@ impl Plan {
         }
         let scopes: Vec<&str> = keys.iter().map(|k| k.scope.as_str()).collect();
         let values: Vec<&str> = keys.iter().map(|k| k.value.as_str()).collect();
-        // One index probe per key, however stale the table's statistics: a plan cached
-        // while the table was small would otherwise scan all of it for every batch, and
+        // One index probe per key, whatever the table's size when the plan was cached:
         // `LIMIT 1` (the key is the primary key) keeps the planner from flattening the
-        // probe into a hash join over the whole table.
+        // probe into a hash join over the whole table, and the committer's connection
+        // plans no sequential scans (see `committer::prepare`).
         let rows = sqlx::query(
             "SELECT u.scope, u.value, u.stream_id FROM unnest($1::text[], $2::text[]) AS k(scope, value) \
              CROSS JOIN LATERAL (SELECT scope, value, stream_id FROM unique_keys x \
                                  WHERE x.scope = k.scope AND x.value = k.value LIMIT 1) u",
         )
-        .persistent(false)
         .bind(&scopes)
         .bind(&values)
         .fetch_all(&mut *conn)
@@ -303,7 +302,6 @@ impl Plan {
              CROSS JOIN LATERAL (SELECT scope, key, request_fingerprint, response FROM idempotency_keys x \
                                  WHERE x.scope = k.scope AND x.key = k.key LIMIT 1) i",
         )
-        .persistent(false)
         .bind(&scopes)
         .bind(&keys)
         .fetch_all(&mut *conn)
@@ -331,7 +329,6 @@ impl Plan {
                     array_agg(position ORDER BY position) AS positions \
              FROM events WHERE command_id = ANY($1) GROUP BY command_id, stream_id",
         )
-        .persistent(false)
         .bind(&ids)
         .fetch_all(&mut *conn)
         .await?;
@@ -521,9 +518,10 @@ impl Plan {
                 SELECT c.scope, c.value, c.owner FROM unnest($12::text[], $13::text[], $14::text[]) \
                     AS c(scope, value, owner), head \
              ), released AS ( \
-                DELETE FROM unique_keys u \
-                USING unnest($15::text[], $16::text[], $17::text[]) AS r(scope, value, owner), head \
-                WHERE u.scope = r.scope AND u.value = r.value AND u.stream_id = r.owner \
+                DELETE FROM unique_keys u WHERE u.ctid = ANY(ARRAY( \
+                    SELECT x.ctid FROM unnest($15::text[], $16::text[], $17::text[]) AS r(scope, value, owner) \
+                    CROSS JOIN LATERAL (SELECT ctid FROM unique_keys k \
+                        WHERE k.scope = r.scope AND k.value = r.value AND k.stream_id = r.owner LIMIT 1) x, head)) \
              ), remembered AS ( \
                 INSERT INTO idempotency_keys (scope, key, request_fingerprint, response) \
                 SELECT s, k, f, r::jsonb FROM unnest($18::text[], $19::text[], $20::bytea[], $21::text[]) \
@@ -531,10 +529,10 @@ impl Plan {
              ) \
              SELECT pg_notify($22, $23) FROM head",
         )
-        // Planned for each batch: a plan cached while `unique_keys` was nearly empty
-        // matched released reservations by scanning the whole table, and kept doing so
-        // after it had grown, until the next autoanalyze.
-        .persistent(false)
+        // Prepared once per connection. Its cached plan must not depend on the tables'
+        // size when it was made (a plan made while `unique_keys` was nearly empty once
+        // matched released reservations by scanning all of it): released keys are
+        // probed one by one (`LIMIT 1`), and the connection plans no sequential scans.
         .bind(&rows.position)
         .bind(&rows.stream_id)
         .bind(&rows.version)

@@ -87,10 +87,10 @@ async fn run_committer(pool: PgPool, mut receiver: mpsc::Receiver<Pending>, max_
             tokio::select! {
                 pending = receiver.recv() => match pending {
                     Some(pending) => waiting.push_back(pending),
-                    None => return,
+                    None => return give_up(&mut connection),
                 },
                 // `PgPool::close` waits for every connection, the held one included.
-                _ = pool.close_event() => return,
+                _ = pool.close_event() => return give_up(&mut connection),
             }
         }
         // Writers answered by the last batch are waking up to send their next append:
@@ -207,7 +207,7 @@ async fn try_commit(
     let committed = async {
         let conn = match connection {
             Some(conn) => conn,
-            None => connection.insert(pool.acquire().await?),
+            None => connection.insert(prepare(pool.acquire().await?).await?),
         };
         match mode {
             Mode::Optimistic => write_batch(conn, requests, known, Reads::Optimistic).await,
@@ -236,8 +236,31 @@ async fn try_commit(
         Err(error) => {
             known.forget();
             // The connection may be the broken part: take a fresh one next time.
-            *connection = None;
+            give_up(connection);
             Err(Arc::new(error))
         }
     }
+}
+
+/// Closes the held connection rather than returning it to the pool: its settings are
+/// the committer's own.
+fn give_up(connection: &mut Held) {
+    if let Some(held) = connection.take() {
+        drop(held.detach());
+    }
+}
+
+/// The committer's statements are planned once per connection (planning the batch
+/// write took as long as running it) and their plans cached from the first batches,
+/// when `events` and `unique_keys` may be nearly empty. A sequential scan is then the
+/// cheapest plan, and it would stay the plan as the tables grow. Every lookup the
+/// committer makes has an index, so it forbids sequential scans on its connection,
+/// which it keeps (and closes when it gives it up).
+async fn prepare(
+    mut conn: PoolConnection<Postgres>,
+) -> Result<PoolConnection<Postgres>, sqlx::Error> {
+    sqlx::raw_sql("SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan")
+        .execute(&mut *conn)
+        .await?;
+    Ok(conn)
 }
