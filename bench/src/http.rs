@@ -46,7 +46,26 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let server = BenchServer::start(options.server_threads, &[]).await?;
     let result = drive(&options, &server.address, &server.scratch).await;
     server.stop().await?;
-    result
+    let every_role = result?;
+    // What the projector costs the write path: the same load without it, in this run.
+    let roles: Vec<Role> = Role::ALL
+        .iter()
+        .copied()
+        .filter(|role| *role != Role::Projector)
+        .collect();
+    let server = BenchServer::start_roles(options.server_threads, &[], roles).await?;
+    let result = create_stores(&options, &server.address).await;
+    server.stop().await?;
+    let without_projector = result?;
+    without_projector.report_with(
+        "create_store",
+        options.clients,
+        json!({
+            "roles": "all_but_projector",
+            "with_projector_ratio": (every_role.rate() / without_projector.rate() * 1000.0).round() / 1000.0,
+        }),
+    );
+    Ok(())
 }
 
 /// The platform (every role) on a runtime of its own threads, against a scratch
@@ -63,6 +82,14 @@ pub(crate) struct BenchServer {
 impl BenchServer {
     /// `settings` are environment settings that override the platform's defaults.
     pub(crate) async fn start(threads: usize, settings: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_roles(threads, settings, Role::ALL.to_vec()).await
+    }
+
+    pub(crate) async fn start_roles(
+        threads: usize,
+        settings: &[(&str, &str)],
+        roles: Vec<Role>,
+    ) -> anyhow::Result<Self> {
         let server = std::env::var("DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/dropship".into());
         let nats_url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
@@ -72,7 +99,7 @@ impl BenchServer {
             format!("bench_{}", Uuid::new_v4().simple()),
         );
         let (address, shutdown, serving) =
-            start_server(&scratch.url, &nats_url, &names, threads, settings).await?;
+            start_server(&scratch.url, &nats_url, &names, threads, settings, roles).await?;
         Ok(Self {
             address,
             scratch,
@@ -103,6 +130,7 @@ async fn start_server(
     names: &StreamNames,
     threads: usize,
     settings: &[(&str, &str)],
+    roles: Vec<Role>,
 ) -> anyhow::Result<(String, CancellationToken, Serving)> {
     let (database_url, nats_url) = (database_url.to_owned(), nats_url.to_owned());
     let names = names.clone();
@@ -143,7 +171,7 @@ async fn start_server(
                 Ok((platform, listener)) => {
                     let address = listener.local_addr();
                     let _ = bound.send(address.map_err(Into::into));
-                    let _ = platform.serve(Role::ALL, listener, stop).await;
+                    let _ = platform.serve(&roles, listener, stop).await;
                 }
                 Err(error) => {
                     let _ = bound.send(Err(error));
@@ -155,33 +183,20 @@ async fn start_server(
     Ok((format!("http://{address}"), shutdown, serving))
 }
 
-async fn drive(options: &Options, address: &str, scratch: &Scratch) -> anyhow::Result<()> {
+/// `create_store` and `public_store_cached` against every role; returns the former.
+async fn drive(options: &Options, address: &str, scratch: &Scratch) -> anyhow::Result<Measured> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(options.clients as usize)
         .build()?;
     let tokens = register(&client, address, options.merchants).await?;
     let pool = sqlx::PgPool::connect(&scratch.url).await?;
     settle(&pool).await;
-
-    let tokens = Arc::new(tokens);
-    let measured = load(options.clients, options.commands, {
-        let (client, address, tokens) = (client.clone(), address.to_owned(), tokens.clone());
-        move |client_index, n| {
-            let (client, address) = (client.clone(), address.clone());
-            let token = tokens[(client_index as usize) % tokens.len()].clone();
-            async move {
-                let response = client
-                    .post(format!("{address}/api/v1/stores"))
-                    .bearer_auth(token)
-                    .json(&json!({"name": format!("Bench Store {client_index} {n}"), "niche": "bench"}))
-                    .send()
-                    .await?;
-                Ok(response.status() == reqwest::StatusCode::CREATED)
-            }
-        }
-    })
-    .await?;
-    measured.report("create_store", options.clients);
+    let created = create_stores_as(options, &client, address, &tokens).await?;
+    created.report_with(
+        "create_store",
+        options.clients,
+        json!({"roles": "all", "process_peak_rss_mb": peak_rss_mb()}),
+    );
 
     let slugs = public_slugs(&client, address, &tokens[0]).await?;
     let slugs = Arc::new(slugs);
@@ -204,7 +219,52 @@ async fn drive(options: &Options, address: &str, scratch: &Scratch) -> anyhow::R
     .await?;
     measured.report("public_store_cached", options.clients);
     pool.close().await;
-    Ok(())
+    Ok(created)
+}
+
+/// `create_store` from merchants of its own.
+async fn create_stores(options: &Options, address: &str) -> anyhow::Result<Measured> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(options.clients as usize)
+        .build()?;
+    let tokens = register(&client, address, options.merchants).await?;
+    create_stores_as(options, &client, address, &tokens).await
+}
+
+/// Every client creating stores, each request a new store, as one of `tokens`.
+async fn create_stores_as(
+    options: &Options,
+    client: &reqwest::Client,
+    address: &str,
+    tokens: &[String],
+) -> anyhow::Result<Measured> {
+    let tokens = Arc::new(tokens.to_vec());
+    load(options.clients, options.commands, {
+        let (client, address) = (client.clone(), address.to_owned());
+        move |client_index, n| {
+            let (client, address) = (client.clone(), address.clone());
+            let token = tokens[(client_index as usize) % tokens.len()].clone();
+            async move {
+                let response = client
+                    .post(format!("{address}/api/v1/stores"))
+                    .bearer_auth(token)
+                    .json(&json!({"name": format!("Bench Store {client_index} {n}"), "niche": "bench"}))
+                    .send()
+                    .await?;
+                Ok(response.status() == reqwest::StatusCode::CREATED)
+            }
+        }
+    })
+    .await
+}
+
+/// The peak resident memory of this process (the server and the load generator
+/// together, so an upper bound for the server's), from `/proc`.
+fn peak_rss_mb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kilobytes: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kilobytes / 1024)
 }
 
 pub(crate) async fn register(
@@ -293,7 +353,11 @@ impl Measured {
                 "p50_ms": self.percentile_ms(0.50),
                 "p99_ms": self.percentile_ms(0.99),
                 "max_ms": self.percentile_ms(1.0),
-        }));
+        });
+        if let (Some(line), Value::Object(extra)) = (line.as_object_mut(), extra) {
+            line.extend(extra);
+        }
+        crate::results::emit(line);
     }
 }
 

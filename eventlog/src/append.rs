@@ -77,9 +77,6 @@ impl fmt::Debug for IdempotencyClaim {
 
 #[derive(Debug)]
 pub struct AppendRequest {
-    /// Names this append for as long as it is retried: stored with its events, so a
-    /// retry after a lost answer finds what it already wrote.
-    pub command_id: Uuid,
     pub stream_id: String,
     pub store_id: Option<Uuid>,
     pub expected: ExpectedVersion,
@@ -97,7 +94,6 @@ impl AppendRequest {
         events: Vec<NewEvent>,
     ) -> Self {
         Self {
-            command_id: Uuid::now_v7(),
             stream_id: stream_id.into(),
             store_id: None,
             expected,
@@ -107,6 +103,12 @@ impl AppendRequest {
             release: Vec::new(),
             idempotency: None,
         }
+    }
+
+    /// Names this append for as long as it is retried: event ids are unique in the log,
+    /// so a retry after a lost answer finds what it already wrote by its first event.
+    pub(crate) fn first_event_id(&self) -> Option<Uuid> {
+        self.events.first().map(|event| event.event_id)
     }
 
     pub fn in_store(mut self, store_id: Uuid) -> Self {

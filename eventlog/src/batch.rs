@@ -93,7 +93,6 @@ struct Rows {
     metadata: Vec<String>,
     recorded_at: Vec<DateTime<Utc>>,
     hash: Vec<Vec<u8>>,
-    command_id: Vec<uuid::Uuid>,
     remembered: Vec<(String, String, Vec<u8>, String)>,
 }
 
@@ -117,7 +116,8 @@ struct Plan {
     owners: HashMap<UniqueKey, Option<String>>,
     stored_responses: HashMap<(String, String), (Vec<u8>, serde_json::Value)>,
     claimed_keys: HashSet<(String, String)>,
-    /// Appends of this batch that an earlier attempt already committed, by command id.
+    /// Appends of this batch that an earlier attempt already committed, by their first
+    /// event id.
     committed: HashMap<uuid::Uuid, Appended>,
     rows: Rows,
 }
@@ -323,22 +323,28 @@ impl Plan {
         conn: &mut PgConnection,
         requests: &[&AppendRequest],
     ) -> Result<(), sqlx::Error> {
-        let ids: Vec<uuid::Uuid> = requests.iter().map(|r| r.command_id).collect();
+        let ids: Vec<uuid::Uuid> = requests.iter().filter_map(|r| r.first_event_id()).collect();
         let rows = sqlx::query(
-            "SELECT command_id, stream_id, max(version) AS version, \
-                    array_agg(position ORDER BY position) AS positions \
-             FROM events WHERE command_id = ANY($1) GROUP BY command_id, stream_id",
+            "SELECT event_id, stream_id, version, position FROM events WHERE event_id = ANY($1)",
         )
         .bind(&ids)
         .fetch_all(&mut *conn)
         .await?;
         for row in &rows {
+            let first: uuid::Uuid = row.try_get("event_id")?;
+            let Some(request) = requests.iter().find(|r| r.first_event_id() == Some(first)) else {
+                continue;
+            };
+            // A request's events got consecutive positions and versions.
+            let (version, position): (i32, i64) =
+                (row.try_get("version")?, row.try_get("position")?);
+            let count = request.events.len();
             self.committed.insert(
-                row.try_get("command_id")?,
+                first,
                 Appended {
                     stream_id: row.try_get("stream_id")?,
-                    version: row.try_get("version")?,
-                    positions: row.try_get("positions")?,
+                    version: version + i32::try_from(count).unwrap_or(i32::MAX) - 1,
+                    positions: (position..).take(count).collect(),
                 },
             );
         }
@@ -361,7 +367,10 @@ impl Plan {
                 return None;
             }
         }
-        if let Some(appended) = self.committed.get(&request.command_id) {
+        if let Some(appended) = request
+            .first_event_id()
+            .and_then(|first| self.committed.get(&first))
+        {
             return Some(Ok(AppendOutcome::Appended(appended.clone())));
         }
         // A value released earlier in this batch is claimed in the next one, so that
@@ -454,7 +463,7 @@ impl Plan {
             }
         }
         for (event, hash) in recorded {
-            self.rows.push(event, hash, &metadata, request.command_id);
+            self.rows.push(event, hash, &metadata);
         }
         if let Some(claim) = &request.idempotency {
             let response = (claim.respond)(&appended);
@@ -508,10 +517,10 @@ impl Plan {
                 SELECT (SELECT coalesce(max(position), 0) FROM events) = $24 AS unchanged FROM lock \
              ), new_events AS ( \
                 INSERT INTO events (position, stream_id, version, event_id, event_type, schema_version, \
-                                    store_id, payload, metadata, recorded_at, hash, command_id) \
-                SELECT p, s, v, i, t, sv, st, pl, m::jsonb, r, h, c FROM unnest($1::bigint[], $2::text[], \
+                                    store_id, payload, metadata, recorded_at, hash) \
+                SELECT p, s, v, i, t, sv, st, pl, m::jsonb, r, h FROM unnest($1::bigint[], $2::text[], \
                     $3::int[], $4::uuid[], $5::text[], $6::int2[], $7::uuid[], $8::bytea[], $9::text[], \
-                    $10::timestamptz[], $11::bytea[], $25::uuid[]) AS n(p, s, v, i, t, sv, st, pl, m, r, h, c), head \
+                    $10::timestamptz[], $11::bytea[]) AS n(p, s, v, i, t, sv, st, pl, m, r, h), head \
                 WHERE 1 / head.unchanged::int = 1 \
              ), claimed AS ( \
                 INSERT INTO unique_keys (scope, value, stream_id) \
@@ -557,7 +566,6 @@ impl Plan {
         .bind(APPENDED_CHANNEL)
         .bind(last_position.to_string())
         .bind(self.head_position)
-        .bind(&rows.command_id)
         .execute(&mut *conn)
         .await?;
         Ok(())
@@ -565,14 +573,7 @@ impl Plan {
 }
 
 impl Rows {
-    fn push(
-        &mut self,
-        event: RecordedEvent,
-        hash: Vec<u8>,
-        metadata: &str,
-        command_id: uuid::Uuid,
-    ) {
-        self.command_id.push(command_id);
+    fn push(&mut self, event: RecordedEvent, hash: Vec<u8>, metadata: &str) {
         self.position.push(event.position);
         self.stream_id.push(event.stream_id);
         self.version.push(event.version);

@@ -82,6 +82,7 @@ async fn run_committer(pool: PgPool, mut receiver: mpsc::Receiver<Pending>, max_
     let mut waiting: VecDeque<Pending> = VecDeque::new();
     let mut known = KnownHeads::default();
     let mut connection = Held::default();
+    let mut answered = 0;
     loop {
         if waiting.is_empty() {
             tokio::select! {
@@ -95,18 +96,24 @@ async fn run_committer(pool: PgPool, mut receiver: mpsc::Receiver<Pending>, max_
         }
         // Writers answered by the last batch are waking up to send their next append:
         // a few yields let them join this batch instead of waiting for the next one.
+        // Once as many are here as were answered, no one else is expected, so a lone
+        // writer's append is written at once (each yield can wake an idle worker thread).
+        let expected = answered.clamp(1, max_batch);
         let mut idle_yields = 0;
-        while waiting.len() < max_batch && idle_yields < GATHER_YIELDS {
+        while waiting.len() < max_batch {
             match receiver.try_recv() {
                 Ok(pending) => waiting.push_back(pending),
-                Err(TryRecvError::Empty) => {
+                Err(TryRecvError::Empty)
+                    if waiting.len() < expected && idle_yields < GATHER_YIELDS =>
+                {
                     idle_yields += 1;
                     tokio::task::yield_now().await;
                 }
-                Err(TryRecvError::Disconnected) => break,
+                Err(_) => break,
             }
         }
         let take = waiting.len().min(max_batch);
+        answered = take;
         let batch: Vec<Pending> = waiting.drain(..take).collect();
         for deferred in commit(&pool, &mut connection, batch, &mut known)
             .await

@@ -465,3 +465,67 @@ async fn a_writer_that_remembers_an_old_version_still_accepts_the_current_one(po
             .await,
     );
 }
+
+/// Sequential scans Postgres made of the log's tables, as far as its statistics know.
+async fn sequential_scans(pool: &PgPool) -> i64 {
+    sqlx::query_scalar(
+        "SELECT coalesce(sum(seq_scan), 0)::bigint FROM pg_stat_user_tables \
+         WHERE relname IN ('events', 'unique_keys', 'idempotency_keys')",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// A backend reports its statistics when it goes idle at least a second after it last
+/// did: wait that long, then have the committer's backend finish one more append.
+async fn sequential_scans_reported(pool: &PgPool, log: &EventLog) -> i64 {
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let stream = format!("flush-{}", Uuid::new_v4());
+    appended(
+        log.append(one_event(&stream, ExpectedVersion::NoStream))
+            .await,
+    );
+    sequential_scans(pool).await
+}
+
+/// Streams created, a value reserved then released, an idempotency key stored: every
+/// statement the committer makes.
+async fn append_every_way(log: &EventLog, round: &str) {
+    for i in 0..10 {
+        let stream = format!("grow-{round}-{i}");
+        let key = UniqueKey::new("slug", format!("value-{round}-{i}"));
+        let first = one_event(&stream, ExpectedVersion::NoStream)
+            .reserving(key.clone())
+            .idempotent(claim(&format!("key-{round}-{i}"), b"request"));
+        appended(log.append(first).await);
+        let second = one_event(&stream, ExpectedVersion::Exact(1)).releasing(key);
+        appended(log.append(second).await);
+    }
+}
+
+#[sqlx::test(migrator = "eventlog::MIGRATOR")]
+async fn the_committer_never_plans_a_sequential_scan_as_tables_grow(pool: PgPool) {
+    let log = log(pool.clone());
+    // Its plans are made now, while the tables are empty...
+    append_every_way(&log, "empty").await;
+    // ...and kept while they grow, unanalyzed. Events written behind the committer's
+    // back also send its next batch down the locked path, with its reads.
+    for grow in [
+        "INSERT INTO unique_keys (scope, value, stream_id) \
+         SELECT 'slug', 'bulk-' || n, 'bulk' FROM generate_series(1, 50000) n",
+        "INSERT INTO idempotency_keys (scope, key, request_fingerprint, response) \
+         SELECT 'merchant-1', 'bulk-' || n, '\\x00'::bytea, '{}'::jsonb FROM generate_series(1, 50000) n",
+        "INSERT INTO events (position, stream_id, version, event_id, event_type, schema_version, \
+                             payload, metadata, recorded_at, hash) \
+         SELECT h.head + n, 'bulk-' || n, 1, gen_random_uuid(), 'store.paused', 1, '\\x'::bytea, \
+                '{}'::jsonb, now(), '\\x'::bytea \
+         FROM generate_series(1, 50000) n, (SELECT max(position) AS head FROM events) h",
+    ] {
+        sqlx::query(grow).execute(&pool).await.unwrap();
+    }
+    let before = sequential_scans_reported(&pool, &log).await;
+    append_every_way(&log, "grown").await;
+    let after = sequential_scans_reported(&pool, &log).await;
+    assert_eq!(after, before, "the committer scanned a whole table");
+}
