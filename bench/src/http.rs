@@ -342,17 +342,26 @@ impl Measured {
         f64::from(self.latencies_us[index]) / 1000.0
     }
 
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
     pub(crate) fn report(&self, workload: &str, clients: u64) {
-        crate::results::emit(json!({
-                "workload": workload,
-                "clients": clients,
-                "requests": self.requests,
-                "failures": self.failures,
-                "seconds": (self.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
-                "requests_per_s": (self.requests as f64 / self.elapsed.as_secs_f64()).round(),
-                "p50_ms": self.percentile_ms(0.50),
-                "p99_ms": self.percentile_ms(0.99),
-                "max_ms": self.percentile_ms(1.0),
+        self.report_with(workload, clients, json!({}));
+    }
+
+    /// `report` with `extra` fields.
+    pub(crate) fn report_with(&self, workload: &str, clients: u64, extra: Value) {
+        let mut line = json!({
+            "workload": workload,
+            "clients": clients,
+            "requests": self.requests,
+            "failures": self.failures,
+            "seconds": (self.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+            "requests_per_s": self.rate().round(),
+            "p50_ms": self.percentile_ms(0.50),
+            "p99_ms": self.percentile_ms(0.99),
+            "max_ms": self.percentile_ms(1.0),
         });
         if let (Some(line), Value::Object(extra)) = (line.as_object_mut(), extra) {
             line.extend(extra);
