@@ -60,7 +60,11 @@ pub async fn read_after(
     limit: i64,
 ) -> Result<Vec<RecordedEvent>, sqlx::Error> {
     const SQL: &str = select_events!("WHERE position > $1 ORDER BY position LIMIT $2");
+    // Planned for each read, as stream reads are: cached while `events` was small, the
+    // plan was a scan and sort of the whole log, and the publisher's tail read took
+    // 1.5 ms for 20 events once the log held 30,000.
     let rows = sqlx::query(SQL)
+        .persistent(false)
         .bind(position)
         .bind(limit)
         .fetch_all(db)
