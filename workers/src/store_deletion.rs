@@ -89,6 +89,8 @@ impl StoreDeletion {
         .fetch_all(&mut *conn)
         .await?;
         for integration in &integrations {
+            // A failure fails the batch, which this lane alone retries; the commands
+            // that went through already are replays then.
             disconnect(&self.log, *integration, cause)
                 .await
                 .map_err(|error| sqlx::Error::Protocol(error.to_string()))?;
