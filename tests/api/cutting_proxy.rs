@@ -68,6 +68,9 @@ impl CuttingProxy {
     ) -> std::io::Result<()> {
         let (mut up, mut down) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
         let (mut marked, mut cutting) = (false, false);
+        // Prepared statements of this connection whose text holds the marker: after
+        // their first Parse they are only named (in Bind), never sent again.
+        let mut prepared: Vec<Vec<u8>> = Vec::new();
         loop {
             tokio::select! {
                 read = client.read(&mut up) => {
@@ -75,7 +78,17 @@ impl CuttingProxy {
                     if n == 0 {
                         return Ok(());
                     }
-                    if contains(&up[..n], marker) && self.armed.swap(false, Ordering::SeqCst) {
+                    let chunk = &up[..n];
+                    if let Some(name) = statement_name(chunk, marker)
+                        && !prepared.contains(&name)
+                    {
+                        prepared.push(name);
+                    }
+                    let runs_marked = contains(chunk, marker)
+                        || prepared
+                            .iter()
+                            .any(|name| contains(chunk, &[b"\0", name.as_slice(), b"\0"].concat()));
+                    if runs_marked && self.armed.swap(false, Ordering::SeqCst) {
                         marked = true;
                     }
                     if marked && contains(&up[..n], EXECUTE_UNNAMED) {
@@ -102,6 +115,24 @@ impl CuttingProxy {
             }
         }
     }
+}
+
+/// The name a Parse message gives the statement whose text holds `marker`: a Parse is
+/// `P`, its length, the name, NUL, the text, NUL, and sqlx names its prepared
+/// statements `sqlx_s_<n>` (the unnamed statement's text is sent with every run).
+fn statement_name(chunk: &[u8], marker: &[u8]) -> Option<Vec<u8>> {
+    const PREFIX: &[u8] = b"sqlx_s_";
+    let at = chunk
+        .windows(marker.len())
+        .position(|window| window == marker)?;
+    let name_end = chunk[..at].iter().rposition(|byte| *byte == 0)?;
+    let name_start = chunk[..name_end]
+        .windows(PREFIX.len())
+        .rposition(|window| window == PREFIX)?;
+    let name = &chunk[name_start..name_end];
+    name.iter()
+        .all(|byte| byte.is_ascii_alphanumeric() || *byte == b'_')
+        .then(|| name.to_vec())
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
