@@ -221,7 +221,10 @@ async fn consume(
     loop {
         let chunk = tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
-            chunk = chunks.next() => chunk.ok_or("the consumer's message stream ended")?,
+            chunk = async {
+                until_one_has_room(lanes).await;
+                chunks.next().await
+            } => chunk.ok_or("the consumer's message stream ended")?,
         };
         let mut messages = Vec::with_capacity(config.batch_size);
         for message in chunk {
@@ -275,6 +278,18 @@ async fn consume(
             }
         }
     }
+}
+
+/// Waits while every lane's buffer is full: then every projection is behind and reading
+/// the log (catching up after a start, say), and reading the stream further would only
+/// decode messages to pass them over, taking the cores their catching up needs.
+async fn until_one_has_room(lanes: &[Lane]) {
+    if lanes.is_empty() || lanes.iter().any(|lane| lane.sender.capacity() > 0) {
+        return;
+    }
+    let room = lanes.iter().map(|lane| Box::pin(lane.sender.reserve()));
+    // The permit is dropped at once: the batch may go to any lane with room.
+    let _ = futures::future::select_all(room).await;
 }
 
 /// One projection's task: catches up from the log, then applies the batches handed to
