@@ -54,7 +54,11 @@ pub async fn run_relay(
     let ingest = tokio::spawn(run_projector(
         pool.clone(),
         nats,
-        ProjectorConfig::new(config.names.clone()),
+        // A delivery waits for no batch to fill: routing is cheap, latency is the figure.
+        ProjectorConfig {
+            linger: Duration::ZERO,
+            ..ProjectorConfig::new(config.names.clone())
+        },
         BridgeIngest {
             first_wait: config
                 .delivery
