@@ -41,8 +41,16 @@ pub fn results_dir() -> PathBuf {
 /// From now on `emit` also appends to `<suite>.jsonl`.
 pub fn record_into(suite: &str) {
     let commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
-        .is_some_and(|changes| !changes.is_empty());
+    // The results files themselves change with every recorded run.
+    let dirty = git(&[
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ":(top)",
+        ":(exclude,top)bench/results",
+    ])
+    .is_some_and(|changes| !changes.is_empty());
     let _ = RECORDING.set(Recording {
         file: results_dir().join(format!("{suite}.jsonl")),
         commit: if dirty {
