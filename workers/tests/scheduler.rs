@@ -248,7 +248,7 @@ async fn shutdown_hands_a_running_job_to_another_process(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "eventlog::MIGRATOR")]
-async fn a_dead_processs_lease_runs_out_and_the_job_moves_on(pool: PgPool) {
+async fn a_killed_process_leaves_its_lease_to_run_out_and_the_job_moves_on(pool: PgPool) {
     let dead_steps = Arc::new(AtomicUsize::new(0));
     let dead = tokio::spawn(run_scheduler(
         pool.clone(),
