@@ -8,7 +8,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use api_core::{
     auth::Authenticator,
-    media::{LocalMedia, Media, MediaStore},
+    media::{LocalMedia, Media},
     tokens::{REFRESH_TTL, TokenKeys},
 };
 use bridge_relay::RelayConfig;
@@ -180,8 +180,7 @@ impl Platform {
     }
 
     fn workers_config(&self) -> WorkersConfig {
-        let media = LocalMedia::new(&self.config.media_dir);
-        let media: Arc<dyn MediaStore> = Arc::new(media);
+        let media: Media = Arc::new(LocalMedia::new(&self.config.media_dir));
         WorkersConfig {
             projector: ProjectorConfig::new(self.config.names.clone()),
             scheduler: SchedulerConfig::default(),

@@ -56,22 +56,25 @@ pub fn housekeeping_jobs(pool: PgPool, retention: Retention, media: RemoveStoreM
     vec![idempotency, bridge, sessions, media_job]
 }
 
-fn seconds(duration: Duration) -> f64 {
-    duration.as_secs_f64()
-}
-
-/// Runs `step` (which removes up to `BATCH` rows and says how many) until it removes
-/// fewer, or until `stop`.
-async fn in_batches<F, Fut>(stop: &CancellationToken, mut step: F) -> Result<u64, String>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<u64, sqlx::Error>>,
-{
-    let mut total = 0;
+/// Runs `statement` (binding an age in seconds and `BATCH`; it removes at most `BATCH`
+/// rows and returns one row whose first column counts them) until it removes fewer, or
+/// until `stop`. Returns the total of every column.
+async fn in_batches(
+    pool: &PgPool,
+    stop: &CancellationToken,
+    statement: &'static str,
+    age: Duration,
+) -> Result<(i64, i64), String> {
+    let mut total = (0, 0);
     while !stop.is_cancelled() {
-        let removed = step().await.map_err(|error| error.to_string())?;
-        total += removed;
-        if removed < BATCH as u64 {
+        let (removed, also): (i64, i64) = sqlx::query_as(statement)
+            .bind(age.as_secs_f64())
+            .bind(BATCH)
+            .fetch_one(pool)
+            .await
+            .map_err(|error| error.to_string())?;
+        total = (total.0 + removed, total.1 + also);
+        if removed < BATCH {
             break;
         }
     }
@@ -83,18 +86,15 @@ async fn expire_idempotency_keys(
     ttl: Duration,
     stop: CancellationToken,
 ) -> RunResult {
-    let removed = in_batches(&stop, || async {
-        let done = sqlx::query(
-            "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY( \
-                SELECT ctid FROM idempotency_keys \
-                WHERE created_at < now() - make_interval(secs => $1) LIMIT $2))",
-        )
-        .bind(seconds(ttl))
-        .bind(BATCH)
-        .execute(&pool)
-        .await?;
-        Ok(done.rows_affected())
-    })
+    let (removed, _) = in_batches(
+        &pool,
+        &stop,
+        "WITH gone AS (DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY( \
+            SELECT ctid FROM idempotency_keys \
+            WHERE created_at < now() - make_interval(secs => $1) LIMIT $2)) RETURNING 1) \
+         SELECT count(*), 0::bigint FROM gone",
+        ttl,
+    )
     .await?;
     Ok(format!("{removed} idempotency keys expired"))
 }
@@ -106,37 +106,28 @@ async fn remove_delivered_webhooks(
     keep: Duration,
     stop: CancellationToken,
 ) -> RunResult {
-    let (mut messages, mut attempts) = (0, 0);
-    while !stop.is_cancelled() {
-        let (removed, removed_attempts): (i64, i64) = sqlx::query_as(
-            "WITH gone AS ( \
-                DELETE FROM bridge_messages WHERE id = ANY(ARRAY( \
-                    SELECT id FROM bridge_messages WHERE state = 'succeeded' \
-                    AND finished_at < now() - make_interval(secs => $1) \
-                    ORDER BY finished_at LIMIT $2)) \
-                RETURNING id, event_id \
-             ), attempts AS ( \
-                DELETE FROM bridge_deliveries d USING gone WHERE d.message_id = gone.id RETURNING 1 \
-             ), bodies AS ( \
-                DELETE FROM bridge_bodies b WHERE b.event_id IN (SELECT event_id FROM gone) \
-                AND NOT EXISTS (SELECT 1 FROM bridge_messages m WHERE m.event_id = b.event_id \
-                                AND m.trigger = 'scheduled' AND m.id NOT IN (SELECT id FROM gone)) \
-                AND NOT EXISTS (SELECT 1 FROM bridge_messages m WHERE m.event_id = b.event_id \
-                                AND m.trigger = 'manual' AND m.id NOT IN (SELECT id FROM gone)) \
-             ) \
-             SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM attempts)",
-        )
-        .bind(seconds(keep))
-        .bind(BATCH)
-        .fetch_one(&pool)
-        .await
-        .map_err(|error| error.to_string())?;
-        messages += removed;
-        attempts += removed_attempts;
-        if removed < BATCH {
-            break;
-        }
-    }
+    let (messages, attempts) = in_batches(
+        &pool,
+        &stop,
+        "WITH gone AS ( \
+            DELETE FROM bridge_messages WHERE id = ANY(ARRAY( \
+                SELECT id FROM bridge_messages WHERE state = 'succeeded' \
+                AND finished_at < now() - make_interval(secs => $1) \
+                ORDER BY finished_at LIMIT $2)) \
+            RETURNING id, event_id \
+         ), attempts AS ( \
+            DELETE FROM bridge_deliveries d USING gone WHERE d.message_id = gone.id RETURNING 1 \
+         ), bodies AS ( \
+            DELETE FROM bridge_bodies b WHERE b.event_id IN (SELECT event_id FROM gone) \
+            AND NOT EXISTS (SELECT 1 FROM bridge_messages m WHERE m.event_id = b.event_id \
+                            AND m.trigger = 'scheduled' AND m.id NOT IN (SELECT id FROM gone)) \
+            AND NOT EXISTS (SELECT 1 FROM bridge_messages m WHERE m.event_id = b.event_id \
+                            AND m.trigger = 'manual' AND m.id NOT IN (SELECT id FROM gone)) \
+         ) \
+         SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM attempts)",
+        keep,
+    )
+    .await?;
     Ok(format!(
         "{messages} delivered webhooks and {attempts} attempts removed"
     ))
@@ -148,18 +139,15 @@ async fn remove_expired_sessions(
     ttl: Duration,
     stop: CancellationToken,
 ) -> RunResult {
-    let removed = in_batches(&stop, || async {
-        let done = sqlx::query(
-            "DELETE FROM auth_sessions WHERE id = ANY(ARRAY( \
-                SELECT id FROM auth_sessions \
-                WHERE rotated_at < now() - make_interval(secs => $1) LIMIT $2))",
-        )
-        .bind(seconds(ttl))
-        .bind(BATCH)
-        .execute(&pool)
-        .await?;
-        Ok(done.rows_affected())
-    })
+    let (removed, _) = in_batches(
+        &pool,
+        &stop,
+        "WITH gone AS (DELETE FROM auth_sessions WHERE id = ANY(ARRAY( \
+            SELECT id FROM auth_sessions \
+            WHERE rotated_at < now() - make_interval(secs => $1) LIMIT $2)) RETURNING 1) \
+         SELECT count(*), 0::bigint FROM gone",
+        ttl,
+    )
     .await?;
     Ok(format!("{removed} expired sessions removed"))
 }

@@ -14,7 +14,7 @@ use std::{
 
 use sqlx::PgPool;
 use testkit::eventually;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use workers::{
     scheduler::{Job, Schedule, SchedulerConfig, run_scheduler},
@@ -30,6 +30,18 @@ fn quick() -> SchedulerConfig {
         backoff: Duration::from_millis(100),
         drain: Duration::from_millis(500),
     }
+}
+
+/// A scheduler of `job`, as one process runs it, and what shuts it down.
+fn start(pool: &PgPool, job: Job) -> (CancellationToken, JoinHandle<()>) {
+    let shutdown = CancellationToken::new();
+    let scheduler = tokio::spawn(run_scheduler(
+        pool.clone(),
+        vec![job],
+        quick(),
+        shutdown.clone(),
+    ));
+    (shutdown, scheduler)
 }
 
 async fn status(pool: &PgPool, name: &str) -> Option<JobStatus> {
@@ -112,13 +124,7 @@ async fn a_failing_job_is_retried_with_backoff_then_waits_for_its_schedule(pool:
         },
     );
     job.max_attempts = 3;
-    let shutdown = CancellationToken::new();
-    let scheduler = tokio::spawn(run_scheduler(
-        pool.clone(),
-        vec![job],
-        quick(),
-        shutdown.clone(),
-    ));
+    let (shutdown, scheduler) = start(&pool, job);
     assert!(
         eventually(PATIENCE, || async {
             status(&pool, "flaky")
@@ -160,13 +166,7 @@ async fn a_job_gives_up_after_its_attempts(pool: PgPool) {
         |_stop| async { Err("always".to_owned()) },
     );
     job.max_attempts = 2;
-    let shutdown = CancellationToken::new();
-    let scheduler = tokio::spawn(run_scheduler(
-        pool.clone(),
-        vec![job],
-        quick(),
-        shutdown.clone(),
-    ));
+    let (shutdown, scheduler) = start(&pool, job);
     assert!(
         eventually(PATIENCE, || async {
             status(&pool, "broken")
@@ -204,13 +204,7 @@ fn long_job(steps: Arc<AtomicUsize>) -> Job {
 #[sqlx::test(migrator = "eventlog::MIGRATOR")]
 async fn shutdown_hands_a_running_job_to_another_process(pool: PgPool) {
     let first_steps = Arc::new(AtomicUsize::new(0));
-    let first = CancellationToken::new();
-    let first_scheduler = tokio::spawn(run_scheduler(
-        pool.clone(),
-        vec![long_job(first_steps.clone())],
-        quick(),
-        first.clone(),
-    ));
+    let (first, first_scheduler) = start(&pool, long_job(first_steps.clone()));
     assert!(
         eventually(PATIENCE, || async {
             first_steps.load(Ordering::SeqCst) > 5
@@ -218,13 +212,7 @@ async fn shutdown_hands_a_running_job_to_another_process(pool: PgPool) {
         .await
     );
     let second_steps = Arc::new(AtomicUsize::new(0));
-    let second = CancellationToken::new();
-    let second_scheduler = tokio::spawn(run_scheduler(
-        pool.clone(),
-        vec![long_job(second_steps.clone())],
-        quick(),
-        second.clone(),
-    ));
+    let (second, second_scheduler) = start(&pool, long_job(second_steps.clone()));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         second_steps.load(Ordering::SeqCst),
@@ -250,24 +238,13 @@ async fn shutdown_hands_a_running_job_to_another_process(pool: PgPool) {
 #[sqlx::test(migrator = "eventlog::MIGRATOR")]
 async fn a_killed_process_leaves_its_lease_to_run_out_and_the_job_moves_on(pool: PgPool) {
     let dead_steps = Arc::new(AtomicUsize::new(0));
-    let dead = tokio::spawn(run_scheduler(
-        pool.clone(),
-        vec![long_job(dead_steps.clone())],
-        quick(),
-        CancellationToken::new(),
-    ));
+    let (_, dead) = start(&pool, long_job(dead_steps.clone()));
     assert!(eventually(PATIENCE, || async { dead_steps.load(Ordering::SeqCst) > 0 }).await);
     // Killed: no drain, no hand-back, the lease stays until it runs out.
     dead.abort();
     let _ = dead.await;
     let steps = Arc::new(AtomicUsize::new(0));
-    let shutdown = CancellationToken::new();
-    let scheduler = tokio::spawn(run_scheduler(
-        pool.clone(),
-        vec![long_job(steps.clone())],
-        quick(),
-        shutdown.clone(),
-    ));
+    let (shutdown, scheduler) = start(&pool, long_job(steps.clone()));
     assert!(eventually(PATIENCE, || async { steps.load(Ordering::SeqCst) > 0 }).await);
     shutdown.cancel();
     scheduler.await.unwrap();
