@@ -4,8 +4,7 @@ use std::time::Duration;
 
 use eventlog::jetstream::{self, Connections};
 use sqlx::{
-    PgPool,
-    migrate::MigrateDatabase,
+    AssertSqlSafe, ConnectOptions, Executor, PgPool,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 use thiserror::Error;
@@ -14,6 +13,7 @@ use crate::config::Config;
 
 const START_POSTGRES: &str =
     "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start";
+const DUPLICATE_DATABASE: &str = "42P04";
 const START_NATS: &str = "start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
                           -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server";
 
@@ -38,14 +38,9 @@ pub async fn connect_postgres(config: &Config) -> Result<PgPool, StartupError> {
         reason: first_line(&e.to_string()),
     };
     let options: PgConnectOptions = config.database_url.parse().map_err(failed)?;
-    if !sqlx::Postgres::database_exists(&config.database_url)
+    create_database_unless_exists(&options)
         .await
-        .map_err(failed)?
-    {
-        sqlx::Postgres::create_database(&config.database_url)
-            .await
-            .map_err(failed)?;
-    }
+        .map_err(failed)?;
     // Start-up, migrations and health checks only: each role has a pool of its own.
     PgPoolOptions::new()
         .max_connections(4)
@@ -53,6 +48,34 @@ pub async fn connect_postgres(config: &Config) -> Result<PgPool, StartupError> {
         .connect_with(options)
         .await
         .map_err(failed)
+}
+
+/// Creating a database takes seconds on a busy machine; that is expected, so the
+/// maintenance connection does not log it as a slow statement on stderr.
+async fn create_database_unless_exists(options: &PgConnectOptions) -> Result<(), sqlx::Error> {
+    let Some(database) = options.get_database().map(str::to_owned) else {
+        return Ok(());
+    };
+    let mut maintenance = options
+        .clone()
+        .database("postgres")
+        .disable_statement_logging()
+        .connect()
+        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&database)
+            .fetch_one(&mut maintenance)
+            .await?;
+    if exists {
+        return Ok(());
+    }
+    let create = format!("CREATE DATABASE \"{}\"", database.replace('"', "\"\""));
+    match maintenance.execute(AssertSqlSafe(create)).await {
+        // Another process started at the same moment and created it first.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(DUPLICATE_DATABASE) => Ok(()),
+        outcome => outcome.map(drop),
+    }
 }
 
 pub async fn migrate(pool: &PgPool, config: &Config) -> Result<(), StartupError> {
