@@ -1,12 +1,13 @@
 //! The projector: one durable pull consumer per process, whose batches are decoded once
 //! and fanned out to every projection it runs. Each projection has a lane of its own (a
-//! task and a bounded buffer of batches) and applies a batch with its checkpoint in one
-//! transaction; redelivered or duplicate events fall at or below the checkpoint and are
+//! task and a bounded buffer of batches) and applies the batches waiting for it with its
+//! checkpoint in one transaction; redelivered or duplicate events fall at or below the checkpoint and are
 //! skipped. A lane whose buffer is full (its projection failing or slow) is passed over:
 //! it finds the gap when it next applies and reads it from the log, the source of
 //! truth, so it holds no other lane back.
 
 use std::{
+    borrow::Cow,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -328,13 +329,50 @@ async fn run_lane(
                 None => return,
             },
         };
-        let apply = || apply_batch(&pool, projection, &batch.events, limit);
+        let taken = with_waiting(batch, &mut batches, config.batch_size);
+        let events = merged(&taken);
+        let apply = || apply_batch(&pool, projection, &events, limit);
         let applied = retrying(name, &config, &shutdown, apply).await;
-        batch.settle().await;
+        for batch in &taken {
+            batch.settle().await;
+        }
         if applied.is_none() {
             return;
         }
     }
+}
+
+/// `first` and the batches queued behind it, up to about `batch_size` events: applied
+/// in one transaction. A lane that takes its small batches one transaction each falls
+/// behind a steady stream (a relay ingest of one event per batch, say), and every event
+/// then waits for the whole queue ahead of it.
+fn with_waiting(
+    first: Arc<Batch>,
+    batches: &mut mpsc::Receiver<Arc<Batch>>,
+    batch_size: usize,
+) -> Vec<Arc<Batch>> {
+    let mut events = first.events.len();
+    let mut taken = vec![first];
+    while events < batch_size {
+        let Ok(next) = batches.try_recv() else { break };
+        events += next.events.len();
+        taken.push(next);
+    }
+    taken
+}
+
+/// The events of `batches` in position order, once each.
+fn merged(batches: &[Arc<Batch>]) -> Cow<'_, [RecordedEvent]> {
+    if let [only] = batches {
+        return Cow::Borrowed(&only.events);
+    }
+    let mut events: Vec<RecordedEvent> = batches
+        .iter()
+        .flat_map(|batch| batch.events.iter().cloned())
+        .collect();
+    events.sort_by_key(|event| event.position);
+    events.dedup_by_key(|event| event.position);
+    Cow::Owned(events)
 }
 
 /// Runs `work` until it succeeds, pausing `config.retry` after each failure; `None` when

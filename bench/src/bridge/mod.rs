@@ -23,6 +23,7 @@ use std::{
 
 use axum::{Router, body::Bytes, extract::State, routing::post, serve::ListenerExt};
 use chrono::{DateTime, Utc};
+use dropship::Role;
 use eventlog::{AppendRequest, EventLog, ExpectedVersion, GroupCommitConfig, NewEvent};
 use schemas::{
     Event,
@@ -61,6 +62,10 @@ pub struct Options {
     /// a relay that has kept its history holds them: the rates must not depend on it.
     #[arg(long, default_value_t = 0)]
     prefill_attempts: u64,
+    /// The platform's roles to run (default: every role), to tell what each costs the
+    /// relay. Registering and connecting endpoints needs the command API and the relay.
+    #[arg(long, value_delimiter = ',', value_enum)]
+    roles: Vec<Role>,
 }
 
 /// The relay's limits per endpoint are lifted so one endpoint can take the whole load.
@@ -86,7 +91,11 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             .join(",");
         let mut settings = SETTINGS.to_vec();
         settings.push(("BRIDGE_SERVICE_URLS", &service_urls));
-        let server = BenchServer::start(options.server_threads, &settings).await?;
+        let roles = match options.roles.as_slice() {
+            [] => Role::ALL.to_vec(),
+            chosen => chosen.to_vec(),
+        };
+        let server = BenchServer::start_roles(options.server_threads, &settings, roles).await?;
         let endpoints = Run {
             endpoints,
             seen,
