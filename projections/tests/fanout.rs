@@ -1,13 +1,14 @@
 //! One consumer fanned out to several projections: each keeps its own checkpoint, a
-//! failing one holds no other back and catches up alone, and two projector processes
-//! apply each event to each projection once.
+//! failing one holds no other back and catches up alone, a lane applies what queued up
+//! behind a slow transaction in one more, and two projector processes apply each event
+//! to each projection once.
 
 #![allow(clippy::unwrap_used)]
 
 use std::{
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -23,7 +24,7 @@ use projections::{
 use schemas::RecordedEvent;
 use sqlx::{PgConnection, PgPool, postgres::PgPoolOptions};
 use testkit::{append_to_store, delete_stream, eventually, isolated_names};
-use tokio::task::JoinSet;
+use tokio::{sync::watch, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -63,6 +64,44 @@ impl Recorder {
         let mut seen = self.seen.lock().unwrap().clone();
         seen.sort_unstable();
         seen == (1..=head).collect::<Vec<_>>()
+    }
+}
+
+/// Holds its transactions until `open`, remembering the positions of each one.
+#[derive(Clone)]
+struct Gated {
+    open: Arc<watch::Sender<bool>>,
+    entered: Arc<AtomicUsize>,
+    transactions: Arc<Mutex<Vec<Vec<i64>>>>,
+}
+
+impl Default for Gated {
+    fn default() -> Self {
+        Self {
+            open: Arc::new(watch::Sender::new(false)),
+            entered: Arc::default(),
+            transactions: Arc::default(),
+        }
+    }
+}
+
+impl Projection for Gated {
+    const NAME: &'static str = "gated";
+    const TABLES: &'static [&'static str] = &[];
+
+    async fn apply(
+        &self,
+        _conn: &mut PgConnection,
+        _target: Target,
+        events: &[RecordedEvent],
+    ) -> Result<(), sqlx::Error> {
+        self.entered.fetch_add(1, Ordering::SeqCst);
+        let _ = self.open.subscribe().wait_for(|open| *open).await;
+        self.transactions
+            .lock()
+            .unwrap()
+            .push(events.iter().map(|event| event.position).collect());
+        Ok(())
     }
 }
 
@@ -125,6 +164,18 @@ impl Platform {
         ));
     }
 
+    /// The stream position up to which the projector's consumer has handed messages to
+    /// the process; `None` until the consumer exists.
+    async fn delivered(&self) -> Option<u64> {
+        let js = async_nats::jetstream::new(self.client.clone());
+        let stream = js.get_stream(&self.names.stream).await.ok()?;
+        let mut consumer: async_nats::jetstream::consumer::PullConsumer = stream
+            .get_consumer(&self.names.consumer_name("projector"))
+            .await
+            .ok()?;
+        Some(consumer.info().await.ok()?.delivered.stream_sequence)
+    }
+
     async fn consumers(&self) -> usize {
         let js = async_nats::jetstream::new(self.client.clone());
         let mut stream = js.get_stream(&self.names.stream).await.unwrap();
@@ -184,6 +235,65 @@ async fn a_failing_projection_holds_no_other_back_and_catches_up_alone(pool: PgP
     );
     assert!(recorder.saw_each_once(head));
     assert!(eventually(PATIENCE, || store_activity_matches_log(&pool)).await);
+    platform.stop().await;
+}
+
+#[sqlx::test(migrator = "eventlog::MIGRATOR")]
+async fn a_lane_applies_the_batches_queued_behind_a_slow_one_in_one_transaction(pool: PgPool) {
+    let pool = roomy(&pool).await;
+    let log = EventLog::start(pool.clone(), GroupCommitConfig::default());
+    let gated = Gated::default();
+    let mut platform = Platform::publishing(&pool).await;
+    platform.tasks.spawn(run_projector(
+        pool.clone(),
+        platform.client.clone(),
+        ProjectorConfig {
+            buffer_batches: 8,
+            linger: Duration::ZERO,
+            ..config(&platform.names)
+        },
+        Projector::new("projector").with(gated.clone()),
+        platform.shutdown.clone(),
+    ));
+    assert!(eventually(PATIENCE, || async { platform.delivered().await.is_some() }).await);
+    let store_id = Uuid::new_v4();
+    append_to_store(&log, store_id, 1).await;
+    assert!(
+        eventually(PATIENCE, || async {
+            gated.entered.load(Ordering::SeqCst) == 1
+        })
+        .await
+    );
+
+    // Each event reaches the consumer alone, as a steady trickle does, and queues up.
+    for delivered in 2..=6 {
+        append_to_store(&log, store_id, 1).await;
+        assert!(
+            eventually(PATIENCE, || async {
+                platform.delivered().await == Some(delivered)
+            })
+            .await
+        );
+    }
+    // What the consumer received goes to the lane's buffer at once; a moment's slack
+    // for a loaded machine.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    gated.open.send_replace(true);
+    assert!(
+        eventually(PATIENCE, || async {
+            checkpoint(&pool, Gated::NAME).await.unwrap() == 6
+        })
+        .await
+    );
+    let transactions = gated.transactions.lock().unwrap().clone();
+    assert_eq!(transactions.concat(), (1..=6).collect::<Vec<_>>());
+    assert_eq!(transactions[0], vec![1]);
+    // One transaction each would be five; all five queued, so one is expected, and a
+    // straggler still in the consumer's hands when the gate opened may make it two.
+    assert!(
+        transactions.len() <= 3,
+        "the batches queued behind the slow one are applied together: {transactions:?}"
+    );
     platform.stop().await;
 }
 
