@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use eventlog::jetstream::{self, Connections};
 use sqlx::{
-    AssertSqlSafe, ConnectOptions, Executor, PgPool,
+    AssertSqlSafe, ConnectOptions, Connection, Executor, PgPool,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 use thiserror::Error;
@@ -68,14 +68,17 @@ async fn create_database_unless_exists(options: &PgConnectOptions) -> Result<(),
             .fetch_one(&mut maintenance)
             .await?;
     if exists {
-        return Ok(());
+        return maintenance.close().await;
     }
     let create = format!("CREATE DATABASE \"{}\"", database.replace('"', "\"\""));
     match maintenance.execute(AssertSqlSafe(create)).await {
         // Another process started at the same moment and created it first.
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(DUPLICATE_DATABASE) => Ok(()),
-        outcome => outcome.map(drop),
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(DUPLICATE_DATABASE) => {}
+        outcome => {
+            outcome?;
+        }
     }
+    maintenance.close().await
 }
 
 pub async fn migrate(pool: &PgPool, config: &Config) -> Result<(), StartupError> {

@@ -1,10 +1,10 @@
 //! The projector: one durable pull consumer per process, whose batches are decoded once
 //! and fanned out to every projection it runs. Each projection has a lane of its own (a
 //! task and a bounded buffer of batches) and applies the batches waiting for it with its
-//! checkpoint in one transaction; redelivered or duplicate events fall at or below the checkpoint and are
-//! skipped. A lane whose buffer is full (its projection failing or slow) is passed over:
-//! it finds the gap when it next applies and reads it from the log, the source of
-//! truth, so it holds no other lane back.
+//! checkpoint in one transaction; redelivered or duplicate events fall at or below the
+//! checkpoint and are skipped. A lane whose buffer is full (its projection failing or
+//! slow) is passed over: it finds the gap when it next applies and reads it from the
+//! log, the source of truth, so it holds no other lane back.
 
 use std::{
     borrow::Cow,

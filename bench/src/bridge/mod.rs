@@ -63,7 +63,7 @@ pub struct Options {
     #[arg(long, default_value_t = 0)]
     prefill_attempts: u64,
     /// The platform's roles to run (default: every role), to tell what each costs the
-    /// relay. Registering and connecting endpoints needs the command API and the relay.
+    /// relay. The publisher, the command API and the relay are needed to deliver at all.
     #[arg(long, value_delimiter = ',', value_enum)]
     roles: Vec<Role>,
 }
