@@ -30,11 +30,25 @@ use uuid::Uuid;
 
 const PATIENCE: Duration = Duration::from_secs(60);
 
-/// Remembers every position it applied; fails while `failing` is set.
-#[derive(Clone, Default)]
+/// Remembers the positions of each transaction it applied; fails while `failing` is
+/// set, and holds its transactions while `held` is.
+#[derive(Clone)]
 struct Recorder {
     failing: Arc<AtomicBool>,
-    seen: Arc<Mutex<Vec<i64>>>,
+    held: Arc<watch::Sender<bool>>,
+    entered: Arc<AtomicUsize>,
+    transactions: Arc<Mutex<Vec<Vec<i64>>>>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self {
+            failing: Arc::default(),
+            held: Arc::new(watch::Sender::new(false)),
+            entered: Arc::default(),
+            transactions: Arc::default(),
+        }
+    }
 }
 
 impl Projection for Recorder {
@@ -47,61 +61,29 @@ impl Projection for Recorder {
         _target: Target,
         events: &[RecordedEvent],
     ) -> Result<(), sqlx::Error> {
+        self.entered.fetch_add(1, Ordering::SeqCst);
+        let _ = self.held.subscribe().wait_for(|held| !*held).await;
         if self.failing.load(Ordering::SeqCst) {
             return Err(sqlx::Error::Protocol("the recorder is down".into()));
         }
-        self.seen
-            .lock()
-            .unwrap()
-            .extend(events.iter().map(|event| event.position));
-        Ok(())
-    }
-}
-
-impl Recorder {
-    /// Every position from 1 to `head`, each once.
-    fn saw_each_once(&self, head: i64) -> bool {
-        let mut seen = self.seen.lock().unwrap().clone();
-        seen.sort_unstable();
-        seen == (1..=head).collect::<Vec<_>>()
-    }
-}
-
-/// Holds its transactions until `open`, remembering the positions of each one.
-#[derive(Clone)]
-struct Gated {
-    open: Arc<watch::Sender<bool>>,
-    entered: Arc<AtomicUsize>,
-    transactions: Arc<Mutex<Vec<Vec<i64>>>>,
-}
-
-impl Default for Gated {
-    fn default() -> Self {
-        Self {
-            open: Arc::new(watch::Sender::new(false)),
-            entered: Arc::default(),
-            transactions: Arc::default(),
-        }
-    }
-}
-
-impl Projection for Gated {
-    const NAME: &'static str = "gated";
-    const TABLES: &'static [&'static str] = &[];
-
-    async fn apply(
-        &self,
-        _conn: &mut PgConnection,
-        _target: Target,
-        events: &[RecordedEvent],
-    ) -> Result<(), sqlx::Error> {
-        self.entered.fetch_add(1, Ordering::SeqCst);
-        let _ = self.open.subscribe().wait_for(|open| *open).await;
         self.transactions
             .lock()
             .unwrap()
             .push(events.iter().map(|event| event.position).collect());
         Ok(())
+    }
+}
+
+impl Recorder {
+    fn seen(&self) -> Vec<i64> {
+        self.transactions.lock().unwrap().concat()
+    }
+
+    /// Every position from 1 to `head`, each once.
+    fn saw_each_once(&self, head: i64) -> bool {
+        let mut seen = self.seen();
+        seen.sort_unstable();
+        seen == (1..=head).collect::<Vec<_>>()
     }
 }
 
@@ -220,7 +202,7 @@ async fn a_failing_projection_holds_no_other_back_and_catches_up_alone(pool: PgP
         "store_activity kept up while the recorder failed"
     );
     assert_eq!(checkpoint(&pool, Recorder::NAME).await.unwrap(), 0);
-    assert!(recorder.seen.lock().unwrap().is_empty());
+    assert!(recorder.seen().is_empty());
     assert_eq!(platform.consumers().await, 1, "one consumer for both");
 
     recorder.failing.store(false, Ordering::SeqCst);
@@ -242,7 +224,8 @@ async fn a_failing_projection_holds_no_other_back_and_catches_up_alone(pool: PgP
 async fn a_lane_applies_the_batches_queued_behind_a_slow_one_in_one_transaction(pool: PgPool) {
     let pool = roomy(&pool).await;
     let log = EventLog::start(pool.clone(), GroupCommitConfig::default());
-    let gated = Gated::default();
+    let recorder = Recorder::default();
+    recorder.held.send_replace(true);
     let mut platform = Platform::publishing(&pool).await;
     platform.tasks.spawn(run_projector(
         pool.clone(),
@@ -252,7 +235,7 @@ async fn a_lane_applies_the_batches_queued_behind_a_slow_one_in_one_transaction(
             linger: Duration::ZERO,
             ..config(&platform.names)
         },
-        Projector::new("projector").with(gated.clone()),
+        Projector::new("projector").with(recorder.clone()),
         platform.shutdown.clone(),
     ));
     assert!(eventually(PATIENCE, || async { platform.delivered().await.is_some() }).await);
@@ -260,7 +243,7 @@ async fn a_lane_applies_the_batches_queued_behind_a_slow_one_in_one_transaction(
     append_to_store(&log, store_id, 1).await;
     assert!(
         eventually(PATIENCE, || async {
-            gated.entered.load(Ordering::SeqCst) == 1
+            recorder.entered.load(Ordering::SeqCst) == 1
         })
         .await
     );
@@ -278,14 +261,14 @@ async fn a_lane_applies_the_batches_queued_behind_a_slow_one_in_one_transaction(
     // What the consumer received goes to the lane's buffer at once; a moment's slack
     // for a loaded machine.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    gated.open.send_replace(true);
+    recorder.held.send_replace(false);
     assert!(
         eventually(PATIENCE, || async {
-            checkpoint(&pool, Gated::NAME).await.unwrap() == 6
+            checkpoint(&pool, Recorder::NAME).await.unwrap() == 6
         })
         .await
     );
-    let transactions = gated.transactions.lock().unwrap().clone();
+    let transactions = recorder.transactions.lock().unwrap().clone();
     assert_eq!(transactions.concat(), (1..=6).collect::<Vec<_>>());
     assert_eq!(transactions[0], vec![1]);
     // One transaction each would be five; all five queued, so one is expected, and a
