@@ -10,7 +10,7 @@ mod runtime;
 pub mod store_activity;
 pub mod stores;
 
-pub use checkpoint::{CHECKPOINT_CHANNEL, checkpoint, lag};
+pub use checkpoint::{checkpoint, checkpoints, lag};
 pub use projection::{Projection, Target};
 pub use rebuild::{RebuildError, RebuildReport, rebuild};
 pub use runtime::{Projector, ProjectorConfig, run_projector};

@@ -18,7 +18,7 @@ use eventlog::{
     jetstream::{self, StreamNames},
 };
 use projections::{
-    Projection, Projector, ProjectorConfig, Target, checkpoint, run_projector,
+    Projection, Projector, ProjectorConfig, Target, checkpoint, checkpoints, run_projector,
     store_activity::StoreActivity,
 };
 use schemas::RecordedEvent;
@@ -202,6 +202,14 @@ async fn a_failing_projection_holds_no_other_back_and_catches_up_alone(pool: PgP
         "store_activity kept up while the recorder failed"
     );
     assert_eq!(checkpoint(&pool, Recorder::NAME).await.unwrap(), 0);
+    let caught_up = checkpoint(&pool, StoreActivity::NAME).await.unwrap();
+    assert_eq!(
+        checkpoints(&pool, &[Recorder::NAME, "never_ran", StoreActivity::NAME])
+            .await
+            .unwrap(),
+        [0, 0, caught_up],
+        "each name's checkpoint, in the order asked"
+    );
     assert!(recorder.seen().is_empty());
     assert_eq!(platform.consumers().await, 1, "one consumer for both");
 

@@ -1,12 +1,12 @@
-//! How fresh the read models are, learnt from the projections' `NOTIFY`s: the
-//! checkpoints a read with `X-Min-Position` waits for, and the public cache entries each
-//! projected change invalidates (a store's page by slug, a store's catalog pages by
-//! moving that store's generation).
+//! How fresh the read models are: the checkpoints a read with `X-Min-Position` waits
+//! for, polled (often while someone waits), and the public cache entries each projected
+//! change invalidates, learnt from the projections' `NOTIFY`s (a store's page by slug, a
+//! store's catalog pages by moving that store's generation).
 
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -19,12 +19,12 @@ use axum::{
 use bytes::Bytes;
 use moka::future::Cache;
 use projections::{
-    CHECKPOINT_CHANNEL, Projection,
+    Projection,
     catalog::{CATALOG_CHANGED_CHANNEL, Catalog},
     stores::{STORE_CHANGED_CHANNEL, Stores},
 };
 use sqlx::{PgPool, postgres::PgListener};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 use uuid::Uuid;
@@ -35,6 +35,10 @@ const ENTRY_OVERHEAD_BYTES: usize = 128;
 /// Unchanged catalog pages still leave the cache after this; a safety net only.
 const CATALOG_PAGE_TTL: Duration = Duration::from_secs(600);
 const POLL_EVERY: Duration = Duration::from_secs(1);
+/// How often the checkpoints are read while a request waits for a position: about what
+/// the projector lingers for a batch, so a wait ends a few milliseconds after its write
+/// is applied.
+const POLL_WHILE_WAITING: Duration = Duration::from_millis(5);
 
 /// `X-Min-Position: <p>`: answer only once the read model has applied position `p`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -136,10 +140,15 @@ struct Inner {
     generation: AtomicU64,
     /// Set when the listening connection dropped, so `poll` empties the cache.
     reconnected: AtomicBool,
+    /// Requests waiting for a checkpoint to move, and the poll's wake-up when one starts.
+    waiting: AtomicUsize,
+    waiter_arrived: Notify,
     max_wait: Duration,
 }
 
 impl ReadModel {
+    const ALL: [Self; 3] = [Self::Stores, Self::Catalog, Self::Bridge];
+
     fn projection(self) -> &'static str {
         match self {
             Self::Stores => Stores::NAME,
@@ -157,15 +166,11 @@ impl Freshness {
         budget: CacheBudget,
         shutdown: CancellationToken,
     ) -> Result<Self, sqlx::Error> {
-        // Listening before reading the checkpoint: a move in between is then heard.
         let mut listener = PgListener::connect_with(&pool).await?;
         listener
-            .listen_all([CHECKPOINT_CHANNEL, STORE_CHANGED_CHANNEL])
+            .listen_all([STORE_CHANGED_CHANNEL, CATALOG_CHANGED_CHANNEL])
             .await?;
-        listener.listen(CATALOG_CHANGED_CHANNEL).await?;
-        let stores_at = projections::checkpoint(&pool, Stores::NAME).await?;
-        let catalog_at = projections::checkpoint(&pool, Catalog::NAME).await?;
-        let bridge_at = projections::checkpoint(&pool, bridge_relay::NAME).await?;
+        let [stores_at, catalog_at, bridge_at] = read_checkpoints(&pool).await?;
         let freshness = Self {
             inner: Arc::new(Inner {
                 stores_checkpoint: watch::Sender::new(stores_at),
@@ -190,6 +195,8 @@ impl Freshness {
                 catalog_counter: AtomicU64::new(1),
                 generation: AtomicU64::new(0),
                 reconnected: AtomicBool::new(false),
+                waiting: AtomicUsize::new(0),
+                waiter_arrived: Notify::new(),
                 max_wait,
             }),
         };
@@ -198,15 +205,15 @@ impl Freshness {
         Ok(freshness)
     }
 
-    /// The safety net under the notifications: once a second, the checkpoint as the
-    /// database has it, and after the listener lost its connection (notifications sent
-    /// meanwhile are gone) an emptied cache. By then the listener listens again.
+    /// The checkpoints as the database has them: once a second, every few milliseconds
+    /// while a request waits for one to move. After the listener lost its connection
+    /// (notifications sent meanwhile are gone) also an emptied cache; by then the
+    /// listener listens again.
     async fn poll(self, pool: PgPool, shutdown: CancellationToken) {
-        let mut ticks = tokio::time::interval(POLL_EVERY);
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                _ = ticks.tick() => {}
+                () = self.next_poll() => {}
             }
             if self.inner.reconnected.swap(false, Ordering::SeqCst) {
                 self.inner.generation.fetch_add(1, Ordering::SeqCst);
@@ -225,13 +232,25 @@ impl Freshness {
                 }
                 self.inner.catalog_pages.invalidate_all();
             }
-            for model in [ReadModel::Stores, ReadModel::Catalog, ReadModel::Bridge] {
-                match projections::checkpoint(&pool, model.projection()).await {
-                    Ok(position) => self.advance(model, position),
-                    Err(error) => warn!(%error, ?model, "cannot read the checkpoint"),
+            match read_checkpoints(&pool).await {
+                Ok(positions) => {
+                    for (model, position) in ReadModel::ALL.into_iter().zip(positions) {
+                        self.advance(model, position);
+                    }
                 }
+                Err(error) => warn!(%error, "cannot read the checkpoints"),
             }
         }
+    }
+
+    async fn next_poll(&self) {
+        if self.inner.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::select! {
+                () = tokio::time::sleep(POLL_EVERY) => return,
+                () = self.inner.waiter_arrived.notified() => {}
+            }
+        }
+        tokio::time::sleep(POLL_WHILE_WAITING).await;
     }
 
     fn checkpoint_of(&self, model: ReadModel) -> &watch::Sender<i64> {
@@ -278,21 +297,11 @@ impl Freshness {
             self.inner.generation.fetch_add(1, Ordering::SeqCst);
             self.inner.public_stores.invalidate(payload).await;
             self.inner.store_ids.invalidate(payload).await;
-        } else if channel == CATALOG_CHANGED_CHANNEL {
-            if let Ok(store_id) = payload.parse::<Uuid>() {
-                let generation = self.inner.catalog_counter.fetch_add(1, Ordering::SeqCst) + 1;
-                self.inner.catalog_generations.insert(store_id, generation);
-            }
-        } else if let Some((name, position)) = payload.split_once(':')
-            && let Ok(position) = position.parse::<i64>()
+        } else if channel == CATALOG_CHANGED_CHANNEL
+            && let Ok(store_id) = payload.parse::<Uuid>()
         {
-            if name == Stores::NAME {
-                self.advance(ReadModel::Stores, position);
-            } else if name == Catalog::NAME {
-                self.advance(ReadModel::Catalog, position);
-            } else if name == bridge_relay::NAME {
-                self.advance(ReadModel::Bridge, position);
-            }
+            let generation = self.inner.catalog_counter.fetch_add(1, Ordering::SeqCst) + 1;
+            self.inner.catalog_generations.insert(store_id, generation);
         }
     }
 
@@ -312,6 +321,11 @@ impl Freshness {
         let Some(position) = position else {
             return Ok(());
         };
+        let reached = |model: &ReadModel| *self.checkpoint_of(*model).borrow() >= position;
+        if models.iter().all(reached) {
+            return Ok(());
+        }
+        let _waiting = Waiting::start(&self.inner);
         let all = async {
             for model in models {
                 let mut receiver = self.checkpoint_of(*model).subscribe();
@@ -432,4 +446,30 @@ fn fresh_enough<T>(cached: Option<Cached<T>>, min_position: Option<i64>) -> Opti
     cached
         .filter(|entry| entry.position >= min_position.unwrap_or(i64::MIN))
         .map(|entry| entry.value)
+}
+
+/// The checkpoints of [`ReadModel::ALL`], in its order.
+async fn read_checkpoints(pool: &PgPool) -> Result<[i64; 3], sqlx::Error> {
+    let names = ReadModel::ALL.map(ReadModel::projection);
+    let positions = projections::checkpoints(pool, &names).await?;
+    // One row per name asked for, always.
+    <[i64; 3]>::try_from(positions).map_err(|_| sqlx::Error::RowNotFound)
+}
+
+/// A request waiting for a checkpoint to move, counted while it waits so that the poll
+/// reads the checkpoints often meanwhile.
+struct Waiting<'a>(&'a Inner);
+
+impl<'a> Waiting<'a> {
+    fn start(inner: &'a Inner) -> Self {
+        inner.waiting.fetch_add(1, Ordering::SeqCst);
+        inner.waiter_arrived.notify_one();
+        Self(inner)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
 }
