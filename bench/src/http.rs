@@ -1,6 +1,7 @@
 //! `bench http`: the real HTTP server (every role, as `dropship serve` runs it) driven
 //! over loopback by concurrent keep-alive clients in this process.
-//! - `create_store`: `POST /api/v1/stores` by many merchants, each request a new store.
+//! - `create_store`: `POST /api/v1/stores` by many merchants, each request a new store;
+//!   with every role and without the projector (see [`run`]).
 //! - `public_store`: `GET /api/v1/public/stores/{slug}` over stores already projected,
 //!   so it measures the cached read path.
 //!
@@ -24,7 +25,7 @@ use crate::scratch::{Scratch, settle};
 
 #[derive(Debug, clap::Args)]
 pub struct Options {
-    /// Create-store commands to send.
+    /// Create-store commands to send with every role, and as many without the projector.
     #[arg(long, default_value_t = 30_000)]
     commands: u64,
     /// Public store reads to send.
@@ -42,27 +43,36 @@ pub struct Options {
     server_threads: usize,
 }
 
+/// What the projector costs the write path is measured in this run, with and without
+/// it, in four phases of half the commands each: with, without, without, with. Machines
+/// of this kind change speed by tens of percent within minutes; in that order a drift
+/// weighs on both sides alike instead of on the ratio.
 pub async fn run(options: Options) -> anyhow::Result<()> {
-    let server = BenchServer::start(options.server_threads, &[]).await?;
-    let result = drive(&options, &server.address, &server.scratch).await;
-    server.stop().await?;
-    let every_role = result?;
-    // What the projector costs the write path: the same load without it, in this run.
-    let roles: Vec<Role> = Role::ALL
+    let half = options.commands / 2;
+    let all_roles = Role::ALL.to_vec();
+    let without_projector: Vec<Role> = Role::ALL
         .iter()
         .copied()
         .filter(|role| *role != Role::Projector)
         .collect();
-    let server = BenchServer::start_roles(options.server_threads, &[], roles).await?;
-    let result = create_stores(&options, &server.address).await;
+    let server = BenchServer::start(options.server_threads, &[]).await?;
+    let result = drive(&options, half, &server.address, &server.scratch).await;
     server.stop().await?;
-    let without_projector = result?;
-    without_projector.report_with(
+    let mut every_role = result?;
+    let mut others = create_stores(&options, half, without_projector.clone()).await?;
+    others.merge(create_stores(&options, half, without_projector).await?);
+    every_role.merge(create_stores(&options, half, all_roles).await?);
+    every_role.report_with(
+        "create_store",
+        options.clients,
+        json!({"roles": "all", "process_peak_rss_mb": peak_rss_mb()}),
+    );
+    others.report_with(
         "create_store",
         options.clients,
         json!({
             "roles": "all_but_projector",
-            "with_projector_ratio": (every_role.rate() / without_projector.rate() * 1000.0).round() / 1000.0,
+            "with_projector_ratio": (every_role.rate() / others.rate() * 1000.0).round() / 1000.0,
         }),
     );
     Ok(())
@@ -183,20 +193,21 @@ async fn start_server(
     Ok((format!("http://{address}"), shutdown, serving))
 }
 
-/// `create_store` and `public_store_cached` against every role; returns the former.
-async fn drive(options: &Options, address: &str, scratch: &Scratch) -> anyhow::Result<Measured> {
+/// `commands` create-store requests, then `public_store_cached` over the stores they
+/// made, against every role; returns the former.
+async fn drive(
+    options: &Options,
+    commands: u64,
+    address: &str,
+    scratch: &Scratch,
+) -> anyhow::Result<Measured> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(options.clients as usize)
         .build()?;
     let tokens = register(&client, address, options.merchants).await?;
     let pool = sqlx::PgPool::connect(&scratch.url).await?;
     settle(&pool).await;
-    let created = create_stores_as(options, &client, address, &tokens).await?;
-    created.report_with(
-        "create_store",
-        options.clients,
-        json!({"roles": "all", "process_peak_rss_mb": peak_rss_mb()}),
-    );
+    let created = create_stores_as(options, commands, &client, address, &tokens).await?;
 
     let slugs = public_slugs(&client, address, &tokens[0]).await?;
     let slugs = Arc::new(slugs);
@@ -222,24 +233,39 @@ async fn drive(options: &Options, address: &str, scratch: &Scratch) -> anyhow::R
     Ok(created)
 }
 
-/// `create_store` from merchants of its own.
-async fn create_stores(options: &Options, address: &str) -> anyhow::Result<Measured> {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(options.clients as usize)
-        .build()?;
-    let tokens = register(&client, address, options.merchants).await?;
-    create_stores_as(options, &client, address, &tokens).await
+/// `commands` create-store requests from merchants of their own, on a platform of its
+/// own running `roles`.
+async fn create_stores(
+    options: &Options,
+    commands: u64,
+    roles: Vec<Role>,
+) -> anyhow::Result<Measured> {
+    let server = BenchServer::start_roles(options.server_threads, &[], roles).await?;
+    let created = async {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(options.clients as usize)
+            .build()?;
+        let tokens = register(&client, &server.address, options.merchants).await?;
+        let pool = sqlx::PgPool::connect(&server.scratch.url).await?;
+        settle(&pool).await;
+        pool.close().await;
+        create_stores_as(options, commands, &client, &server.address, &tokens).await
+    }
+    .await;
+    server.stop().await?;
+    created
 }
 
 /// Every client creating stores, each request a new store, as one of `tokens`.
 async fn create_stores_as(
     options: &Options,
+    commands: u64,
     client: &reqwest::Client,
     address: &str,
     tokens: &[String],
 ) -> anyhow::Result<Measured> {
     let tokens = Arc::new(tokens.to_vec());
-    load(options.clients, options.commands, {
+    load(options.clients, commands, {
         let (client, address) = (client.clone(), address.to_owned());
         move |client_index, n| {
             let (client, address) = (client.clone(), address.clone());
@@ -344,6 +370,15 @@ impl Measured {
 
     fn rate(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// Takes in another phase of the same workload: its requests, time and latencies.
+    fn merge(&mut self, other: Measured) {
+        self.requests += other.requests;
+        self.failures += other.failures;
+        self.elapsed += other.elapsed;
+        self.latencies_us.extend(other.latencies_us);
+        self.latencies_us.sort_unstable();
     }
 
     pub(crate) fn report(&self, workload: &str, clients: u64) {
