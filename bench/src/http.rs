@@ -201,12 +201,7 @@ async fn drive(
     address: &str,
     scratch: &Scratch,
 ) -> anyhow::Result<Measured> {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(options.clients as usize)
-        .build()?;
-    let tokens = register(&client, address, options.merchants).await?;
-    let pool = sqlx::PgPool::connect(&scratch.url).await?;
-    settle(&pool).await;
+    let (client, tokens) = merchants_on_settled(options, address, scratch).await?;
     let created = create_stores_as(options, commands, &client, address, &tokens).await?;
 
     let slugs = public_slugs(&client, address, &tokens[0]).await?;
@@ -229,7 +224,6 @@ async fn drive(
     })
     .await?;
     measured.report("public_store_cached", options.clients);
-    pool.close().await;
     Ok(created)
 }
 
@@ -242,18 +236,30 @@ async fn create_stores(
 ) -> anyhow::Result<Measured> {
     let server = BenchServer::start_roles(options.server_threads, &[], roles).await?;
     let created = async {
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(options.clients as usize)
-            .build()?;
-        let tokens = register(&client, &server.address, options.merchants).await?;
-        let pool = sqlx::PgPool::connect(&server.scratch.url).await?;
-        settle(&pool).await;
-        pool.close().await;
+        let (client, tokens) =
+            merchants_on_settled(options, &server.address, &server.scratch).await?;
         create_stores_as(options, commands, &client, &server.address, &tokens).await
     }
     .await;
     server.stop().await?;
     created
+}
+
+/// A client, the merchants' tokens, and the scratch database settled (vacuumed and
+/// checkpointed) so that each phase starts from the same state.
+async fn merchants_on_settled(
+    options: &Options,
+    address: &str,
+    scratch: &Scratch,
+) -> anyhow::Result<(reqwest::Client, Vec<String>)> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(options.clients as usize)
+        .build()?;
+    let tokens = register(&client, address, options.merchants).await?;
+    let pool = sqlx::PgPool::connect(&scratch.url).await?;
+    settle(&pool).await;
+    pool.close().await;
+    Ok((client, tokens))
 }
 
 /// Every client creating stores, each request a new store, as one of `tokens`.
