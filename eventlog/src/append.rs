@@ -159,6 +159,26 @@ pub enum AppendOutcome {
     Replayed(serde_json::Value),
 }
 
+/// What an append to several streams at once wrote: every part, or a stored response.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MultiAppendOutcome {
+    /// One result per part, in the order the parts were given.
+    Appended(Vec<Appended>),
+    /// A part's idempotency key was seen before with the same request: its stored
+    /// response, and nothing was written.
+    Replayed(serde_json::Value),
+}
+
+impl MultiAppendOutcome {
+    /// The outcome of an append of one part (a batch answers every part it was given).
+    pub(crate) fn into_single(self) -> AppendOutcome {
+        match self {
+            Self::Appended(mut parts) => AppendOutcome::Appended(parts.swap_remove(0)),
+            Self::Replayed(response) => AppendOutcome::Replayed(response),
+        }
+    }
+}
+
 #[derive(Debug, Error, Clone)]
 pub enum AppendError {
     #[error("stream {stream_id} is at version {actual}, expected {expected:?}")]
@@ -173,6 +193,9 @@ pub enum AppendError {
     IdempotencyKeyReused { key: String },
     #[error("an append needs at least one event")]
     NoEvents,
+    /// An append to several streams that cannot be written as asked (a caller's bug).
+    #[error("malformed append: {0}")]
+    Malformed(String),
     #[error(transparent)]
     Encode(Arc<EncodeError>),
     #[error("event log database error: {0}")]

@@ -8,7 +8,8 @@
 //! batch can be written optimistically in one autocommit statement (reads before the
 //! lock), or inside a transaction that took the lock before reading ([`BEGIN_APPEND`]),
 //! where nothing can be stale. One request's conflict is left out of the batch instead
-//! of failing the others.
+//! of failing the others. A request may append to several streams: its parts are
+//! admitted together or not at all.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -21,7 +22,7 @@ use sqlx::{PgConnection, Row};
 
 use crate::{
     APPENDED_CHANNEL,
-    append::{AppendError, AppendOutcome, AppendRequest, Appended, UniqueKey},
+    append::{AppendError, AppendRequest, Appended, MultiAppendOutcome, UniqueKey},
     hash::chain_hash,
 };
 
@@ -33,7 +34,14 @@ pub const BEGIN_APPEND: &str = "BEGIN; SET LOCAL plan_cache_mode = force_generic
 /// The result of one request in a batch; `None` when it must wait for the next batch
 /// (it reuses an idempotency key an earlier request of the batch claims, or claims a
 /// value an earlier request releases).
-pub type BatchOutcome = Option<Result<AppendOutcome, AppendError>>;
+pub type BatchOutcome = Option<Result<MultiAppendOutcome, AppendError>>;
+
+/// One request of a batch: the parts it appends together, one stream each.
+pub type Parts<'a> = &'a [AppendRequest];
+
+fn all_parts<'a>(requests: &'a [Parts<'a>]) -> impl Iterator<Item = &'a AppendRequest> {
+    requests.iter().flat_map(|parts| parts.iter())
+}
 
 /// Streams known to hold more entries than this are forgotten wholesale.
 const KNOWN_STREAMS_LIMIT: usize = 100_000;
@@ -49,10 +57,9 @@ pub struct KnownHeads {
 }
 
 impl KnownHeads {
-    fn covers(&self, requests: &[&AppendRequest]) -> Option<i64> {
+    fn covers(&self, requests: &[Parts<'_>]) -> Option<i64> {
         let position = self.position?;
-        requests
-            .iter()
+        all_parts(requests)
             .all(|r| self.streams.contains_key(&r.stream_id))
             .then_some(position)
     }
@@ -139,7 +146,7 @@ pub enum Reads {
 /// optimistic batch that would refuse a request, unwritten.
 pub async fn write_batch(
     conn: &mut PgConnection,
-    requests: &[&AppendRequest],
+    requests: &[Parts<'_>],
     known: &KnownHeads,
     reads: Reads,
 ) -> Result<Option<Written>, sqlx::Error> {
@@ -154,7 +161,7 @@ pub async fn write_batch(
     if reads == Reads::UnderLock {
         plan.load_committed(conn, requests).await?;
     }
-    let outcomes: Vec<BatchOutcome> = requests.iter().map(|request| plan.admit(request)).collect();
+    let outcomes: Vec<BatchOutcome> = requests.iter().map(|parts| plan.admit(parts)).collect();
     if reads == Reads::Optimistic && outcomes.iter().any(may_rest_on_stale_reads) {
         return Ok(None);
     }
@@ -202,9 +209,9 @@ impl Plan {
         }
     }
 
-    fn from_known(known: &KnownHeads, requests: &[&AppendRequest], head_position: i64) -> Self {
+    fn from_known(known: &KnownHeads, requests: &[Parts<'_>], head_position: i64) -> Self {
         let mut plan = Self::new(head_position);
-        for request in requests {
+        for request in all_parts(requests) {
             if let Some(head) = known.streams.get(&request.stream_id) {
                 plan.heads.insert(request.stream_id.clone(), head.clone());
             }
@@ -212,11 +219,8 @@ impl Plan {
         plan
     }
 
-    async fn read(
-        conn: &mut PgConnection,
-        requests: &[&AppendRequest],
-    ) -> Result<Self, sqlx::Error> {
-        let streams: Vec<&str> = requests.iter().map(|r| r.stream_id.as_str()).collect();
+    async fn read(conn: &mut PgConnection, requests: &[Parts<'_>]) -> Result<Self, sqlx::Error> {
+        let streams: Vec<&str> = all_parts(requests).map(|r| r.stream_id.as_str()).collect();
         let rows = sqlx::query(
             "SELECT s.stream_id, h.version, h.hash, \
                     (SELECT coalesce(max(position), 0) FROM events)::bigint AS head \
@@ -245,11 +249,9 @@ impl Plan {
     async fn load_reservations(
         &mut self,
         conn: &mut PgConnection,
-        requests: &[&AppendRequest],
+        requests: &[Parts<'_>],
     ) -> Result<(), sqlx::Error> {
-        let keys: Vec<&UniqueKey> = requests
-            .iter()
-            .copied()
+        let keys: Vec<&UniqueKey> = all_parts(requests)
             .flat_map(|r| r.reserve.iter().chain(&r.release))
             .collect();
         if keys.is_empty() {
@@ -285,10 +287,9 @@ impl Plan {
     async fn load_idempotency(
         &mut self,
         conn: &mut PgConnection,
-        requests: &[&AppendRequest],
+        requests: &[Parts<'_>],
     ) -> Result<(), sqlx::Error> {
-        let claims: Vec<_> = requests
-            .iter()
+        let claims: Vec<_> = all_parts(requests)
             .filter_map(|r| r.idempotency.as_ref())
             .collect();
         if claims.is_empty() {
@@ -321,9 +322,11 @@ impl Plan {
     async fn load_committed(
         &mut self,
         conn: &mut PgConnection,
-        requests: &[&AppendRequest],
+        requests: &[Parts<'_>],
     ) -> Result<(), sqlx::Error> {
-        let ids: Vec<uuid::Uuid> = requests.iter().filter_map(|r| r.first_event_id()).collect();
+        let ids: Vec<uuid::Uuid> = all_parts(requests)
+            .filter_map(|r| r.first_event_id())
+            .collect();
         let rows = sqlx::query(
             "SELECT event_id, stream_id, version, position FROM events WHERE event_id = ANY($1)",
         )
@@ -332,7 +335,8 @@ impl Plan {
         .await?;
         for row in &rows {
             let first: uuid::Uuid = row.try_get("event_id")?;
-            let Some(request) = requests.iter().find(|r| r.first_event_id() == Some(first)) else {
+            let Some(request) = all_parts(requests).find(|r| r.first_event_id() == Some(first))
+            else {
                 continue;
             };
             // A request's events got consecutive positions and versions.
@@ -351,12 +355,15 @@ impl Plan {
         Ok(())
     }
 
-    fn admit(&mut self, request: &AppendRequest) -> BatchOutcome {
-        if let Some(claim) = &request.idempotency {
+    fn admit(&mut self, parts: Parts<'_>) -> BatchOutcome {
+        if let Err(error) = check_shape(parts) {
+            return Some(Err(error));
+        }
+        for claim in parts.iter().filter_map(|part| part.idempotency.as_ref()) {
             let key = (claim.scope.clone(), claim.key.clone());
             if let Some((fingerprint, response)) = self.stored_responses.get(&key) {
                 return Some(if *fingerprint == claim.fingerprint {
-                    Ok(AppendOutcome::Replayed(response.clone()))
+                    Ok(MultiAppendOutcome::Replayed(response.clone()))
                 } else {
                     Err(AppendError::IdempotencyKeyReused {
                         key: claim.key.clone(),
@@ -367,28 +374,86 @@ impl Plan {
                 return None;
             }
         }
-        if let Some(appended) = request
-            .first_event_id()
-            .and_then(|first| self.committed.get(&first))
-        {
-            return Some(Ok(AppendOutcome::Appended(appended.clone())));
+        if let Some(appended) = self.committed_earlier(parts) {
+            return Some(Ok(MultiAppendOutcome::Appended(appended)));
         }
         // A value released earlier in this batch is claimed in the next one, so that
         // one statement never both deletes and inserts the same reservation.
-        if request
-            .reserve
+        if parts
             .iter()
+            .flat_map(|part| &part.reserve)
             .any(|key| self.is_released_in_batch(key))
         {
             return None;
         }
-        Some(self.append(request))
+        // A lone part fails before it changes the plan; a later part's failure undoes
+        // the parts before it.
+        let savepoint = (parts.len() > 1).then(|| self.savepoint(parts));
+        let mut appended = Vec::with_capacity(parts.len());
+        for part in parts {
+            match self.append(part) {
+                Ok(part_appended) => appended.push(part_appended),
+                Err(error) => {
+                    if let Some(savepoint) = savepoint {
+                        self.roll_back(savepoint);
+                    }
+                    return Some(Err(error));
+                }
+            }
+        }
+        Some(Ok(MultiAppendOutcome::Appended(appended)))
     }
 
-    fn append(&mut self, request: &AppendRequest) -> Result<AppendOutcome, AppendError> {
-        if request.events.is_empty() {
-            return Err(AppendError::NoEvents);
+    /// Every part of a request an earlier attempt committed (parts commit together).
+    fn committed_earlier(&self, parts: Parts<'_>) -> Option<Vec<Appended>> {
+        parts
+            .iter()
+            .map(|part| {
+                let first = part.first_event_id()?;
+                self.committed.get(&first).cloned()
+            })
+            .collect()
+    }
+
+    fn savepoint(&self, parts: Parts<'_>) -> Savepoint {
+        Savepoint {
+            next_position: self.next_position,
+            events: self.rows.position.len(),
+            remembered: self.rows.remembered.len(),
+            heads: parts
+                .iter()
+                .map(|part| {
+                    let head = self.heads.get(&part.stream_id).cloned();
+                    (part.stream_id.clone(), head)
+                })
+                .collect(),
+            owners: parts
+                .iter()
+                .flat_map(|part| part.reserve.iter().chain(&part.release))
+                .map(|key| (key.clone(), self.owners.get(key).cloned()))
+                .collect(),
         }
+    }
+
+    fn roll_back(&mut self, savepoint: Savepoint) {
+        self.next_position = savepoint.next_position;
+        self.rows.truncate(savepoint.events, savepoint.remembered);
+        for (stream_id, head) in savepoint.heads {
+            match head {
+                Some(head) => self.heads.insert(stream_id, head),
+                None => self.heads.remove(&stream_id),
+            };
+        }
+        for (key, owner) in savepoint.owners {
+            match owner {
+                Some(owner) => self.owners.insert(key, owner),
+                None => self.owners.remove(&key),
+            };
+        }
+    }
+
+    /// Plans one part; changes nothing when it fails.
+    fn append(&mut self, request: &AppendRequest) -> Result<Appended, AppendError> {
         let head = self.heads.get(&request.stream_id);
         let actual = head.map_or(0, |h| h.version);
         if !request.expected.admits(actual) {
@@ -474,7 +539,7 @@ impl Plan {
                 response.to_string(),
             ));
         }
-        Ok(AppendOutcome::Appended(appended))
+        Ok(appended)
     }
 
     fn is_owned_by_another(&self, key: &UniqueKey, stream_id: &str) -> bool {
@@ -572,7 +637,75 @@ impl Plan {
     }
 }
 
+/// The plan as it stood before a request's parts, to return to when one fails.
+struct Savepoint {
+    next_position: i64,
+    events: usize,
+    remembered: usize,
+    heads: Vec<(String, Option<StreamHead>)>,
+    owners: Vec<(UniqueKey, Option<Option<String>>)>,
+}
+
+/// What no batch could write: no parts or an empty one, a stream twice, one idempotency
+/// key twice, or a value that one part releases and another reserves (the write would
+/// see the value owned before and after, and move nothing).
+fn check_shape(parts: Parts<'_>) -> Result<(), AppendError> {
+    if parts.is_empty() || parts.iter().any(|part| part.events.is_empty()) {
+        return Err(AppendError::NoEvents);
+    }
+    if parts.len() == 1 {
+        return Ok(());
+    }
+    let mut streams = HashSet::new();
+    let mut keys = HashSet::new();
+    for part in parts {
+        if !streams.insert(part.stream_id.as_str()) {
+            return Err(AppendError::Malformed(format!(
+                "stream {} appears twice",
+                part.stream_id
+            )));
+        }
+        if let Some(claim) = &part.idempotency
+            && !keys.insert((claim.scope.as_str(), claim.key.as_str()))
+        {
+            return Err(AppendError::Malformed(format!(
+                "idempotency key `{}` is claimed twice",
+                claim.key
+            )));
+        }
+    }
+    let released: HashSet<&UniqueKey> = parts.iter().flat_map(|part| &part.release).collect();
+    for part in parts {
+        if let Some(moved) = part
+            .reserve
+            .iter()
+            .find(|key| released.contains(key) && !part.release.contains(key))
+        {
+            return Err(AppendError::Malformed(format!(
+                "{} `{}` is released by one part and reserved by another",
+                moved.scope, moved.value
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl Rows {
+    fn truncate(&mut self, events: usize, remembered: usize) {
+        self.position.truncate(events);
+        self.stream_id.truncate(events);
+        self.version.truncate(events);
+        self.event_id.truncate(events);
+        self.event_type.truncate(events);
+        self.schema_version.truncate(events);
+        self.store_id.truncate(events);
+        self.payload.truncate(events);
+        self.metadata.truncate(events);
+        self.recorded_at.truncate(events);
+        self.hash.truncate(events);
+        self.remembered.truncate(remembered);
+    }
+
     fn push(&mut self, event: RecordedEvent, hash: Vec<u8>, metadata: &str) {
         self.position.push(event.position);
         self.stream_id.push(event.stream_id);

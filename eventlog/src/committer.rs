@@ -1,7 +1,8 @@
 //! Group commit: appends from many tasks queue here and are written by one committer,
 //! many per transaction. While one batch commits, the next one gathers, so the batch
 //! size follows the load: one append alone is written at once, sixteen concurrent ones
-//! share a transaction and its fsync.
+//! share a transaction and its fsync. An append to several streams is one request of a
+//! batch, so it commits whole or not at all.
 
 use std::{collections::VecDeque, sync::Arc};
 
@@ -13,8 +14,8 @@ use tokio::sync::{
 use tracing::warn;
 
 use crate::{
-    append::{AppendError, AppendOutcome, AppendRequest},
-    batch::{BEGIN_APPEND, BatchOutcome, KnownHeads, Reads, write_batch},
+    append::{AppendError, AppendOutcome, AppendRequest, MultiAppendOutcome},
+    batch::{BEGIN_APPEND, BatchOutcome, KnownHeads, Parts, Reads, write_batch},
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -42,8 +43,8 @@ const GATHER_YIELDS: u32 = 8;
 type Held = Option<PoolConnection<Postgres>>;
 
 struct Pending {
-    request: AppendRequest,
-    reply: oneshot::Sender<Result<AppendOutcome, AppendError>>,
+    parts: Vec<AppendRequest>,
+    reply: oneshot::Sender<Result<MultiAppendOutcome, AppendError>>,
 }
 
 /// The write side of the log. Cheap to clone; the committer stops when the last clone
@@ -66,12 +67,19 @@ impl EventLog {
     }
 
     pub async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, AppendError> {
-        if request.events.is_empty() {
-            return Err(AppendError::NoEvents);
-        }
+        Ok(self.append_multi(vec![request]).await?.into_single())
+    }
+
+    /// Appends to several streams at once, each part with its own expected version,
+    /// reservations and idempotency claim: every part is written, or none is. One
+    /// part's conflict fails the whole append with that part's error.
+    pub async fn append_multi(
+        &self,
+        parts: Vec<AppendRequest>,
+    ) -> Result<MultiAppendOutcome, AppendError> {
         let (reply, outcome) = oneshot::channel();
         self.queue
-            .send(Pending { request, reply })
+            .send(Pending { parts, reply })
             .await
             .map_err(|_| AppendError::ShuttingDown)?;
         outcome.await.map_err(|_| AppendError::ShuttingDown)?
@@ -132,7 +140,7 @@ async fn commit(
     batch: Vec<Pending>,
     known: &mut KnownHeads,
 ) -> Vec<Pending> {
-    let requests: Vec<&AppendRequest> = batch.iter().map(|p| &p.request).collect();
+    let requests: Vec<Parts<'_>> = batch.iter().map(|p| p.parts.as_slice()).collect();
     let result = match try_commit(pool, connection, &requests, known, Mode::Optimistic).await {
         Ok(Some(outcomes)) => Ok(outcomes),
         // Failed (most likely another process appended and what the batch read went
@@ -147,7 +155,7 @@ async fn commit(
             warn!(%error, size = batch.len(), "append batch failed; retrying its appends one by one");
             let mut deferred = Vec::new();
             for pending in batch {
-                let single = [&pending.request];
+                let single = [pending.parts.as_slice()];
                 match locked_commit(pool, connection, &single, known).await {
                     Ok(outcomes) => deferred.extend(answer(vec![pending], outcomes)),
                     Err(error) => {
@@ -195,7 +203,7 @@ enum Mode {
 async fn locked_commit(
     pool: &PgPool,
     connection: &mut Held,
-    requests: &[&AppendRequest],
+    requests: &[Parts<'_>],
     known: &mut KnownHeads,
 ) -> Result<Vec<BatchOutcome>, Arc<sqlx::Error>> {
     let outcomes = try_commit(pool, connection, requests, known, Mode::Locked).await?;
@@ -207,7 +215,7 @@ async fn locked_commit(
 async fn try_commit(
     pool: &PgPool,
     connection: &mut Held,
-    requests: &[&AppendRequest],
+    requests: &[Parts<'_>],
     known: &mut KnownHeads,
     mode: Mode,
 ) -> Result<Option<Vec<BatchOutcome>>, Arc<sqlx::Error>> {

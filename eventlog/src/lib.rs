@@ -13,9 +13,9 @@ mod snapshot;
 
 pub use append::{
     AppendError, AppendOutcome, AppendRequest, Appended, ExpectedVersion, IdempotencyClaim,
-    NewEvent, UniqueKey,
+    MultiAppendOutcome, NewEvent, UniqueKey,
 };
-pub use batch::{BEGIN_APPEND, KnownHeads, Reads, Written, write_batch};
+pub use batch::{BEGIN_APPEND, KnownHeads, Parts, Reads, Written, write_batch};
 pub use committer::{EventLog, GroupCommitConfig};
 pub use hash::{ChainBreak, verify_stream};
 pub use publisher::{Publisher, PublisherConfig, load_checkpoint as publisher_checkpoint};

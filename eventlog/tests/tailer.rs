@@ -49,7 +49,7 @@ async fn the_tailer_never_moves_past_an_append_whose_transaction_is_open(pool: P
     );
     let slow_outcome = write_batch(
         &mut held,
-        &[&slow],
+        &[std::slice::from_ref(&slow)],
         &KnownHeads::default(),
         Reads::UnderLock,
     )
