@@ -6,12 +6,13 @@
 pub mod catalog;
 pub mod integration;
 pub mod merchant;
+pub mod order;
 pub mod product;
 pub mod store;
 mod values;
 
 pub use values::{
-    Amount, Currency, Description, DisplayName, Email, GroupName, ImageUrl, InvalidValue, Niche,
-    OptionText, ProductTitle, Reason, SeoDescription, SeoTitle, Sku, Slug, SlugSource, StoreName,
-    Tag, VariantName,
+    Amount, Carrier, Currency, Description, DisplayName, Email, GroupName, ImageUrl, InvalidValue,
+    Niche, Note, OptionText, ProductTitle, Reason, SeoDescription, SeoTitle, Sku, Slug, SlugSource,
+    StoreName, Tag, TrackingNumber, TrackingUrl, VariantName,
 };

@@ -3,12 +3,14 @@
 //! ([`held_keys`]) and the log's reservations enforce the uniqueness across products.
 
 mod decide;
+mod stock;
 
 use std::collections::BTreeSet;
 
 use schemas::{
     Event,
-    product::{ProductData, VariantData},
+    order::ItemQuantity,
+    product::{ProductData, StockLine, VariantData},
 };
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -180,6 +182,18 @@ pub enum ProductCommand {
         /// The store's threshold at the time: crossing it raises `inventory.low_stock`.
         low_stock_threshold: u32,
     },
+    /// A checkout takes units for an order; the product must be active.
+    ReserveStock {
+        order_id: Uuid,
+        items: Vec<ItemQuantity>,
+        low_stock_threshold: u32,
+    },
+    /// Units an order held come back.
+    ReleaseStock {
+        order_id: Uuid,
+        items: Vec<ItemQuantity>,
+        reason: Reason,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -208,6 +222,8 @@ pub enum ProductError {
     StockOverflow,
     #[error("the price change would take a price below zero or above the maximum")]
     PriceOutOfRange,
+    #[error("the product is not for sale")]
+    NotForSale,
 }
 
 pub fn evolve(state: Product, event: &Event) -> Product {
@@ -234,11 +250,21 @@ pub fn evolve(state: Product, event: &Event) -> Product {
                         variant.inventory_count = adjusted.inventory_count;
                     }
                 }
+                Event::InventoryReserved(reserved) => set_stock(&mut product, &reserved.lines),
+                Event::InventoryReleased(released) => set_stock(&mut product, &released.lines),
                 _ => {}
             }
             Product::Existing(product)
         }
         (state, _) => state,
+    }
+}
+
+fn set_stock(product: &mut ProductData, lines: &[StockLine]) {
+    for line in lines {
+        if let Some(variant) = variant_mut(product, line.variant_id) {
+            variant.inventory_count = line.inventory_count;
+        }
     }
 }
 

@@ -125,6 +125,38 @@ text_value!(
     /// An option of a variant, its name or its value ("size", "M").
     OptionText, max = 100
 );
+text_value!(
+    /// Who carries a shipment ("DHL", "USPS").
+    Carrier, max = 100
+);
+text_value!(
+    /// A carrier's tracking number.
+    TrackingNumber, max = 100
+);
+text_value!(
+    /// A merchant's note on an order.
+    Note, max = 2000
+);
+
+/// Where a shopper follows a shipment: an absolute http(s) URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackingUrl(String);
+
+impl TrackingUrl {
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        let text = bounded_text(raw, 2048)?;
+        match url::Url::parse(&text) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                Ok(Self(text))
+            }
+            _ => Err(InvalidValue::NotAUrl),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 /// A free-form label merchants filter by; compared without regard to case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

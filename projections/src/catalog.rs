@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use schemas::{
     Event, RecordedEvent,
     catalog::{CategoryData, CollectionData},
-    product::{ProductData, VariantData},
+    product::{InventoryReleased, InventoryReserved, ProductData, VariantData},
 };
 use sqlx::{PgConnection, types::Json};
 use tracing::warn;
@@ -184,6 +184,8 @@ async fn apply_event(
         | Event::VariantUpdated(_)
         | Event::VariantRemoved(_)
         | Event::InventoryAdjusted(_)
+        | Event::InventoryReserved(_)
+        | Event::InventoryReleased(_)
         | Event::InventoryLowStock(_) => change_variants(conn, tables, id, recorded, event).await,
         Event::CategoryCreated(created) => {
             upsert_category(conn, tables, id, recorded, &created.category).await
@@ -309,6 +311,14 @@ async fn change_variants(
         Event::InventoryAdjusted(adjusted) => {
             if let Some(i) = find(&mut variants, adjusted.variant_id) {
                 variants[i].inventory_count = adjusted.inventory_count;
+            }
+        }
+        Event::InventoryReserved(InventoryReserved { lines, .. })
+        | Event::InventoryReleased(InventoryReleased { lines, .. }) => {
+            for line in lines {
+                if let Some(i) = find(&mut variants, line.variant_id) {
+                    variants[i].inventory_count = line.inventory_count;
+                }
             }
         }
         _ => {}

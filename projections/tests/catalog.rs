@@ -19,8 +19,9 @@ use schemas::{
     Event,
     catalog::{CategoryCreated, CategoryData, CategoryDeleted, CollectionCreated, CollectionData},
     product::{
-        InventoryAdjusted, Money, ProductCreated, ProductData, ProductPublished, ProductUpdated,
-        VariantAdded, VariantData, VariantRemoved,
+        InventoryAdjusted, InventoryReleased, InventoryReserved, Money, ProductCreated,
+        ProductData, ProductPublished, ProductUpdated, StockLine, VariantAdded, VariantData,
+        VariantRemoved,
     },
 };
 use sqlx::{PgPool, postgres::PgListener};
@@ -157,6 +158,23 @@ async fn a_catalog_is_projected_announced_and_rebuilt_alike(pool: PgPool) {
                 inventory_count: 0,
             }),
             Event::ProductPublished(ProductPublished {}),
+            Event::InventoryReserved(InventoryReserved {
+                order_id: Uuid::now_v7(),
+                lines: vec![StockLine {
+                    variant_id: second,
+                    quantity: 2,
+                    inventory_count: 3,
+                }],
+            }),
+            Event::InventoryReleased(InventoryReleased {
+                order_id: Uuid::now_v7(),
+                reason: "expired".into(),
+                lines: vec![StockLine {
+                    variant_id: second,
+                    quantity: 1,
+                    inventory_count: 4,
+                }],
+            }),
         ],
     )
     .await;
@@ -213,7 +231,7 @@ async fn a_catalog_is_projected_announced_and_rebuilt_alike(pool: PgPool) {
             "Merino Sock",
             "active",
             vec!["WS-1".to_owned(), "WS-2".to_owned()],
-            5,
+            4,
             true
         )
     );

@@ -15,9 +15,14 @@ use crate::{
         IntegrationSecretRotated, IntegrationUpdated,
     },
     merchant::MerchantRegistered,
+    order::{
+        OrderCancelled, OrderCreated, OrderDelivered, OrderExpired, OrderNoteAdded, OrderPaid,
+        OrderPaymentFailed, OrderRefunded, OrderShipped,
+    },
     product::{
-        InventoryAdjusted, InventoryLowStock, ProductArchived, ProductCreated, ProductPublished,
-        ProductUpdated, VariantAdded, VariantRemoved, VariantUpdated,
+        InventoryAdjusted, InventoryLowStock, InventoryReleased, InventoryReserved,
+        ProductArchived, ProductCreated, ProductPublished, ProductUpdated, VariantAdded,
+        VariantRemoved, VariantUpdated,
     },
     store::{
         StoreActivated, StoreCreated, StoreCreatedV1, StoreDeleted, StoreLowStockThresholdChanged,
@@ -107,6 +112,8 @@ catalogue! {
     VariantRemoved(VariantRemoved) = "product.variant_removed" v 1;
     InventoryAdjusted(InventoryAdjusted) = "inventory.adjusted" v 1;
     InventoryLowStock(InventoryLowStock) = "inventory.low_stock" v 1;
+    InventoryReserved(InventoryReserved) = "inventory.reserved" v 1;
+    InventoryReleased(InventoryReleased) = "inventory.released" v 1;
     CategoryCreated(CategoryCreated) = "category.created" v 1;
     CategoryUpdated(CategoryUpdated) = "category.updated" v 1;
     CategoryDeleted(CategoryDeleted) = "category.deleted" v 1;
@@ -120,6 +127,15 @@ catalogue! {
     IntegrationSecretRotated(IntegrationSecretRotated) = "integration.secret_rotated" v 1;
     IntegrationDisconnected(IntegrationDisconnected) = "integration.disconnected" v 2, legacy { 1 => IntegrationDisconnectedV1 };
     IntegrationDeliveryExhausted(IntegrationDeliveryExhausted) = "integration.delivery_exhausted" v 1;
+    OrderCreated(OrderCreated) = "order.created" v 1;
+    OrderPaid(OrderPaid) = "order.paid" v 1;
+    OrderPaymentFailed(OrderPaymentFailed) = "order.payment_failed" v 1;
+    OrderShipped(OrderShipped) = "order.shipped" v 1;
+    OrderDelivered(OrderDelivered) = "order.delivered" v 1;
+    OrderCancelled(OrderCancelled) = "order.cancelled" v 1;
+    OrderRefunded(OrderRefunded) = "order.refunded" v 1;
+    OrderExpired(OrderExpired) = "order.expired" v 1;
+    OrderNoteAdded(OrderNoteAdded) = "order.note_added" v 1;
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@ mod envelope;
 mod error;
 pub mod integration;
 pub mod merchant;
+pub mod order;
+pub mod pii;
 pub mod product;
 pub mod store;
 

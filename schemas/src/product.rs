@@ -101,3 +101,30 @@ pub struct InventoryLowStock {
     pub inventory_count: u32,
     pub threshold: u32,
 }
+
+/// Units of one variant moved between its stock and an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockLine {
+    pub variant_id: Uuid,
+    pub quantity: u32,
+    /// The variant's stock after the move.
+    pub inventory_count: u32,
+}
+
+/// `inventory.reserved`: a checkout took units of this product for an order. They are
+/// the order's from then on: sold once it is paid, back in stock if it is not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryReserved {
+    pub order_id: Uuid,
+    pub lines: Vec<StockLine>,
+}
+
+/// `inventory.released`: units an order held came back to stock, because its payment
+/// expired, it was cancelled before they shipped, or a refund restocked them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryReleased {
+    pub order_id: Uuid,
+    /// `expired`, `cancelled` or `refunded`.
+    pub reason: String,
+    pub lines: Vec<StockLine>,
+}

@@ -18,10 +18,15 @@ use schemas::{
         IntegrationEnabled, IntegrationSecretRotated, IntegrationUpdated,
     },
     merchant::MerchantRegistered,
+    order::{
+        ItemQuantity, OrderCancelled, OrderCreated, OrderDelivered, OrderExpired, OrderLine,
+        OrderNoteAdded, OrderPaid, OrderPaymentFailed, OrderRefunded, OrderShipped, OrderTotals,
+    },
+    pii::Sealed,
     product::{
-        InventoryAdjusted, InventoryLowStock, Money, ProductArchived, ProductCreated, ProductData,
-        ProductPublished, ProductUpdated, VariantAdded, VariantData, VariantOption, VariantRemoved,
-        VariantUpdated,
+        InventoryAdjusted, InventoryLowStock, InventoryReleased, InventoryReserved, Money,
+        ProductArchived, ProductCreated, ProductData, ProductPublished, ProductUpdated, StockLine,
+        VariantAdded, VariantData, VariantOption, VariantRemoved, VariantUpdated,
     },
     store::{
         StoreActivated, StoreCreated, StoreCreatedV1, StoreDeleted, StoreLowStockThresholdChanged,
@@ -184,6 +189,23 @@ fn samples() -> Vec<Sample> {
             inventory_count: 2,
             threshold: 3,
         })),
+        current(Event::InventoryReserved(InventoryReserved {
+            order_id: id(7),
+            lines: vec![StockLine {
+                variant_id: id(2),
+                quantity: 2,
+                inventory_count: 10,
+            }],
+        })),
+        current(Event::InventoryReleased(InventoryReleased {
+            order_id: id(7),
+            reason: "expired".into(),
+            lines: vec![StockLine {
+                variant_id: id(2),
+                quantity: 2,
+                inventory_count: 12,
+            }],
+        })),
         current(Event::CategoryCreated(CategoryCreated {
             category: category(),
         })),
@@ -240,6 +262,97 @@ fn samples() -> Vec<Sample> {
                 last_error: Some("service unavailable".into()),
             },
         )),
+    ]
+    .into_iter()
+    .chain(order_samples())
+    .collect()
+}
+
+fn sealed() -> Sealed {
+    Sealed {
+        key_id: id(8),
+        nonce: vec![7; 24],
+        ciphertext: b"not really ciphertext".to_vec(),
+    }
+}
+
+fn two_socks() -> Vec<ItemQuantity> {
+    vec![ItemQuantity {
+        variant_id: id(2),
+        quantity: 2,
+    }]
+}
+
+fn order_samples() -> Vec<Sample> {
+    vec![
+        current(Event::OrderCreated(OrderCreated {
+            store_id: owner(),
+            number: 1001,
+            customer_id: id(9),
+            contact: sealed(),
+            country: "DE".into(),
+            region: Some("BE".into()),
+            lines: vec![OrderLine {
+                product_id: id(1),
+                variant_id: id(2),
+                title: "Sunny Sock".into(),
+                variant_name: "Large / Yellow".into(),
+                sku: Some("SOCK-L-Y".into()),
+                quantity: 2,
+                unit_price: 2199,
+                tax: 702,
+            }],
+            totals: OrderTotals {
+                currency: "EUR".into(),
+                subtotal: 4398,
+                shipping: 495,
+                tax: 702,
+                taxes_included: true,
+                total: 4893,
+            },
+            payment_session: "cs_mock_0190".into(),
+            payment_due: Utc
+                .with_ymd_and_hms(2026, 12, 4, 10, 30, 0)
+                .single()
+                .expect("a valid time"),
+        })),
+        current(Event::OrderPaid(OrderPaid {
+            amount: 4893,
+            provider: "mock".into(),
+            reference: "cs_mock_0190".into(),
+        })),
+        current(Event::OrderPaymentFailed(OrderPaymentFailed {
+            provider: "stripe".into(),
+            reference: "pi_3".into(),
+            reason: "card_declined".into(),
+        })),
+        current(Event::OrderShipped(OrderShipped {
+            fulfillment_id: id(10),
+            number: 1001,
+            contact: sealed(),
+            carrier: "DHL".into(),
+            tracking_number: Some("JD014600006281230704".into()),
+            tracking_url: Some("https://track.example/JD014600006281230704".into()),
+            items: two_socks(),
+        })),
+        current(Event::OrderDelivered(OrderDelivered {})),
+        current(Event::OrderCancelled(OrderCancelled {
+            reason: "customer asked".into(),
+            refunded: 4893,
+            restocked: two_socks(),
+        })),
+        current(Event::OrderRefunded(OrderRefunded {
+            refund_id: id(11),
+            amount: 1000,
+            reason: "damaged".into(),
+            restocked: Vec::new(),
+        })),
+        current(Event::OrderExpired(OrderExpired {
+            restocked: two_socks(),
+        })),
+        current(Event::OrderNoteAdded(OrderNoteAdded {
+            note: "gift wrap".into(),
+        })),
     ]
 }
 

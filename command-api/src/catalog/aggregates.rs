@@ -133,6 +133,10 @@ impl Aggregate for ProductFold {
                 code: "insufficient_stock",
                 message,
             },
+            ProductError::NotForSale => ApiError::Conflict {
+                code: "not_for_sale",
+                message,
+            },
             ProductError::DuplicateSku(_) => invalid("variants", "duplicate_sku", message),
             ProductError::TooManyVariants => invalid("variants", "too_many", message),
             ProductError::StockOverflow => invalid("delta", "out_of_range", message),

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{
     CreateProduct, MAX_VARIANTS, NewVariant, PriceAdjustment, Product, ProductCommand,
-    ProductError, ProductStatus, UpdateProduct, VariantChanges,
+    ProductError, ProductStatus, UpdateProduct, VariantChanges, stock,
 };
 use crate::{Amount, OptionText, Sku, Slug, store::Change};
 
@@ -86,6 +86,16 @@ pub fn decide(state: &Product, command: &ProductCommand) -> Result<Vec<Event>, P
             }
             Ok(events)
         }
+        ProductCommand::ReserveStock {
+            order_id,
+            items,
+            low_stock_threshold,
+        } => stock::reserve(current, *order_id, items, *low_stock_threshold),
+        ProductCommand::ReleaseStock {
+            order_id,
+            items,
+            reason,
+        } => stock::release(current, *order_id, items, reason),
     }
 }
 

@@ -437,6 +437,87 @@ fn command(catalog: &Catalog, index: usize, step: &Step) -> ProductCommand {
     }
 }
 
+fn reserve(items: &[(u128, u32)]) -> ProductCommand {
+    ProductCommand::ReserveStock {
+        order_id: Uuid::from_u128(7),
+        items: items
+            .iter()
+            .map(|&(n, quantity)| schemas::order::ItemQuantity {
+                variant_id: variant_id(n),
+                quantity,
+            })
+            .collect(),
+        low_stock_threshold: 2,
+    }
+}
+
+fn on_sale(variants: Vec<NewVariant>) -> Product {
+    run(given(&create("Sock", variants)), &ProductCommand::Publish)
+}
+
+#[test]
+fn given_a_draft_product_when_an_order_reserves_stock_then_it_is_not_for_sale() {
+    let draft = given(&create("Sock", vec![new_variant(1, None, 5)]));
+    assert_eq!(
+        decide(&draft, &reserve(&[(1, 1)])),
+        Err(ProductError::NotForSale)
+    );
+}
+
+#[test]
+fn given_stock_when_an_order_reserves_more_than_there_is_then_refused_and_nothing_moves() {
+    let product = on_sale(vec![new_variant(1, None, 5), new_variant(2, None, 1)]);
+    assert_eq!(
+        decide(&product, &reserve(&[(1, 1), (2, 2)])),
+        Err(ProductError::InsufficientStock { available: 1 })
+    );
+    assert_eq!(
+        decide(&product, &reserve(&[(9, 1)])),
+        Err(ProductError::VariantNotFound)
+    );
+}
+
+#[test]
+fn given_stock_when_an_order_reserves_units_then_they_leave_stock_and_low_stock_is_raised() {
+    let product = on_sale(vec![new_variant(1, Some("S-1"), 5)]);
+    let events = decide(&product, &reserve(&[(1, 2), (1, 1)])).expect("in stock");
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(matches!(&events[0], Event::InventoryReserved(r)
+        if r.lines.len() == 1 && r.lines[0].quantity == 3 && r.lines[0].inventory_count == 2));
+    assert!(matches!(&events[1], Event::InventoryLowStock(low) if low.inventory_count == 2));
+    let reserved = events.iter().fold(product, evolve);
+    assert_eq!(data(&reserved).variants[0].inventory_count, 2);
+}
+
+#[test]
+fn given_reserved_units_when_released_then_they_return_except_to_removed_variants() {
+    let product = on_sale(vec![new_variant(1, None, 5), new_variant(2, None, 5)]);
+    let reserved = run(product, &reserve(&[(1, 2), (2, 2)]));
+    let removed = run(
+        reserved,
+        &ProductCommand::RemoveVariant {
+            variant_id: variant_id(2),
+        },
+    );
+    let release = ProductCommand::ReleaseStock {
+        order_id: Uuid::from_u128(7),
+        items: vec![
+            schemas::order::ItemQuantity {
+                variant_id: variant_id(1),
+                quantity: 2,
+            },
+            schemas::order::ItemQuantity {
+                variant_id: variant_id(2),
+                quantity: 2,
+            },
+        ],
+        reason: Reason::parse("expired").expect("valid"),
+    };
+    let released = run(removed, &release);
+    assert_eq!(data(&released).variants.len(), 1);
+    assert_eq!(data(&released).variants[0].inventory_count, 5);
+}
+
 proptest! {
     #[test]
     fn stock_never_goes_negative_and_slugs_and_skus_stay_unique_in_the_store(

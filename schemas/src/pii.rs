@@ -1,0 +1,14 @@
+//! Personal data in events, sealed with a key of its own (DESIGN §2): the log keeps only
+//! ciphertext, so destroying the key erases the data from every event that carries it
+//! without rewriting the log.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Authenticated ciphertext of a JSON document, under the key `key_id` names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sealed {
+    pub key_id: Uuid,
+    pub nonce: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+}
