@@ -4,6 +4,8 @@
 //! command, so every rule is a plain function that tests call directly.
 
 pub mod catalog;
+pub mod checkout;
+pub mod customer;
 pub mod integration;
 pub mod merchant;
 pub mod order;

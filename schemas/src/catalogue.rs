@@ -8,6 +8,7 @@ use crate::{
         CategoryCreated, CategoryDeleted, CategoryUpdated, CollectionCreated, CollectionDeleted,
         CollectionUpdated,
     },
+    customer::{CustomerCreated, CustomerUpdated},
     error::{DecodeError, EncodeError, decode_exact, encode},
     integration::{
         IntegrationConnected, IntegrationDeliveryExhausted, IntegrationDisabled,
@@ -127,6 +128,8 @@ catalogue! {
     IntegrationSecretRotated(IntegrationSecretRotated) = "integration.secret_rotated" v 1;
     IntegrationDisconnected(IntegrationDisconnected) = "integration.disconnected" v 2, legacy { 1 => IntegrationDisconnectedV1 };
     IntegrationDeliveryExhausted(IntegrationDeliveryExhausted) = "integration.delivery_exhausted" v 1;
+    CustomerCreated(CustomerCreated) = "customer.created" v 1;
+    CustomerUpdated(CustomerUpdated) = "customer.updated" v 1;
     OrderCreated(OrderCreated) = "order.created" v 1;
     OrderPaid(OrderPaid) = "order.paid" v 1;
     OrderPaymentFailed(OrderPaymentFailed) = "order.payment_failed" v 1;

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod catalog;
 mod catalogue;
+pub mod customer;
 mod envelope;
 mod error;
 pub mod integration;

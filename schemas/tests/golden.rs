@@ -12,6 +12,7 @@ use schemas::{
         CategoryCreated, CategoryData, CategoryDeleted, CategoryUpdated, CollectionCreated,
         CollectionData, CollectionDeleted, CollectionUpdated,
     },
+    customer::{CustomerCreated, CustomerUpdated},
     integration::{
         DisconnectReason, IntegrationConnected, IntegrationData, IntegrationDeliveryExhausted,
         IntegrationDisabled, IntegrationDisconnected, IntegrationDisconnectedV1,
@@ -285,6 +286,16 @@ fn two_socks() -> Vec<ItemQuantity> {
 
 fn order_samples() -> Vec<Sample> {
     vec![
+        current(Event::CustomerCreated(CustomerCreated {
+            store_id: owner(),
+            email_digest: "5b1f0c".into(),
+            contact: sealed(),
+        })),
+        current(Event::CustomerUpdated(CustomerUpdated {
+            email_digest: None,
+            contact: sealed(),
+            changed: vec!["name".into()],
+        })),
         current(Event::OrderCreated(OrderCreated {
             store_id: owner(),
             number: 1001,
