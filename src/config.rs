@@ -39,6 +39,9 @@ pub struct Config {
     pub idempotency_ttl: Duration,
     /// `BRIDGE_RETENTION_DAYS`: how long delivered webhooks and their attempts are kept.
     pub bridge_retention: Duration,
+    /// `ORDER_PAYMENT_TIMEOUT_MINUTES`: how long an order waits for its payment before it
+    /// expires and its stock returns.
+    pub payment_timeout: Duration,
 }
 
 /// A key from the environment: at least [`MIN_SECRET_BYTES`], generated (and said so)
@@ -269,7 +272,14 @@ impl Config {
             HOUR * 24 * 30,
             whole(HOUR * 24),
         )?;
+        let payment_timeout = setting(
+            &lookup,
+            "ORDER_PAYMENT_TIMEOUT_MINUTES",
+            Duration::from_secs(30 * 60),
+            whole(Duration::from_secs(60)),
+        )?;
         Ok(Self {
+            payment_timeout,
             idempotency_ttl,
             bridge_retention,
             database_max_connections,

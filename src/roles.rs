@@ -218,6 +218,7 @@ impl Platform {
                 AttemptLimits::default(),
                 media.clone(),
             )
+            .with_payment_timeout(self.config.payment_timeout)
             .with_webhook_addresses(self.config.bridge.webhook_addresses.clone())
             .with_service_urls(self.config.bridge.service_urls.clone())
             .with_trusted_proxies(self.config.trusted_proxies.clone())

@@ -69,7 +69,7 @@ impl Default for StreamLocks {
 }
 
 impl StreamLocks {
-    fn of(&self, stream: &str) -> Arc<Mutex<()>> {
+    pub(crate) fn of(&self, stream: &str) -> Arc<Mutex<()>> {
         self.0.get_with_by_ref(stream, || Arc::new(Mutex::new(())))
     }
 }

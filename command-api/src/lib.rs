@@ -5,8 +5,10 @@ mod aggregate;
 mod api_keys;
 mod auth;
 mod catalog;
+mod checkout;
 mod fields;
 mod integrations;
+mod orders;
 mod preconditions;
 mod state;
 mod stores;
@@ -25,4 +27,5 @@ pub fn routes() -> OpenApiRouter<CommandState> {
         .merge(stores::router())
         .merge(catalog::router())
         .merge(integrations::router())
+        .merge(checkout::router())
 }

@@ -1,7 +1,10 @@
+use std::time::Duration;
+
 use api_core::{auth::Authenticator, media::Media};
 use axum::extract::FromRef;
 use bridge_relay::{AddressPolicy, ServiceUrls};
 use eventlog::EventLog;
+use pii::Vault;
 use sqlx::PgPool;
 
 use crate::{
@@ -11,6 +14,8 @@ use crate::{
 
 /// Events between snapshots of an aggregate's state.
 const SNAPSHOT_EVERY: i32 = 100;
+/// How long an order waits for its payment unless configured otherwise.
+const DEFAULT_PAYMENT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 #[derive(Clone)]
 pub struct CommandState {
@@ -22,6 +27,8 @@ pub struct CommandState {
     pub(crate) addresses: AddressPolicy,
     pub(crate) service_urls: ServiceUrls,
     pub(crate) trusted_proxies: TrustedProxies,
+    pub(crate) vault: Vault,
+    payment_timeout: Duration,
 }
 
 impl CommandState {
@@ -32,7 +39,6 @@ impl CommandState {
         media: Media,
     ) -> Self {
         Self {
-            log,
             authenticator,
             attempt_limits,
             stream_locks: StreamLocks::default(),
@@ -40,7 +46,20 @@ impl CommandState {
             addresses: AddressPolicy::default(),
             service_urls: ServiceUrls::default(),
             trusted_proxies: TrustedProxies::default(),
+            vault: Vault::new(log.pool().clone()),
+            payment_timeout: DEFAULT_PAYMENT_TIMEOUT,
+            log,
         }
+    }
+
+    /// How long an order waits for its payment (`ORDER_PAYMENT_TIMEOUT_MINUTES`).
+    pub fn with_payment_timeout(mut self, timeout: Duration) -> Self {
+        self.payment_timeout = timeout;
+        self
+    }
+
+    pub(crate) fn payment_timeout(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.payment_timeout).unwrap_or(chrono::Duration::MAX)
     }
 
     /// The addresses merchants' webhooks may point at (`WEBHOOK_ALLOWED_SUBNETS`),

@@ -73,6 +73,23 @@ impl Idempotency {
         path: &str,
         body: &[u8],
     ) -> Option<Self> {
+        Self::scoped(
+            format!("merchant:{}", principal.merchant_id),
+            key,
+            method,
+            path,
+            body,
+        )
+    }
+
+    /// A key in `scope`: keys of different scopes never meet.
+    pub fn scoped(
+        scope: String,
+        key: Option<String>,
+        method: &Method,
+        path: &str,
+        body: &[u8],
+    ) -> Option<Self> {
         let key = key?;
         let mut digest = Sha256::new();
         digest.update(method.as_str().as_bytes());
@@ -81,7 +98,7 @@ impl Idempotency {
         digest.update(b"\n");
         digest.update(body);
         Some(Self {
-            scope: format!("merchant:{}", principal.merchant_id),
+            scope,
             key,
             fingerprint: digest.finalize().to_vec(),
         })

@@ -14,7 +14,8 @@ pub mod store;
 mod values;
 
 pub use values::{
-    Amount, Carrier, Currency, Description, DisplayName, Email, GroupName, ImageUrl, InvalidValue,
-    Niche, Note, OptionText, ProductTitle, Reason, SeoDescription, SeoTitle, Sku, Slug, SlugSource,
-    StoreName, Tag, TrackingNumber, TrackingUrl, VariantName,
+    AddressLine, Amount, Carrier, Country, Currency, Description, DisplayName, Email, GroupName,
+    ImageUrl, InvalidValue, Niche, Note, OptionText, PersonName, Phone, PlaceName, PostalCode,
+    ProductTitle, Reason, SeoDescription, SeoTitle, Sku, Slug, SlugSource, StoreName, Tag,
+    TrackingNumber, TrackingUrl, VariantName,
 };

@@ -30,6 +30,8 @@ pub enum InvalidValue {
     TooMany { max: usize },
     #[error("must be an event type (`product.created`), `aggregate.*` or `*`")]
     NotAnEventType,
+    #[error("must be an ISO 3166-1 alpha-2 country code")]
+    NotACountry,
 }
 
 impl InvalidValue {
@@ -48,6 +50,7 @@ impl InvalidValue {
             Self::Repeated(_) => "duplicate",
             Self::TooMany { .. } => "too_many",
             Self::NotAnEventType => "invalid_event_type",
+            Self::NotACountry => "invalid_country",
         }
     }
 }
@@ -137,6 +140,47 @@ text_value!(
     /// A merchant's note on an order.
     Note, max = 2000
 );
+text_value!(
+    /// Whom an order ships to.
+    PersonName, max = 200
+);
+text_value!(
+    /// A street line of an address.
+    AddressLine, max = 200
+);
+text_value!(
+    /// A city, or a region (state, province, county) of a country.
+    PlaceName, max = 100
+);
+text_value!(
+    /// A postal code, in whatever form its country writes it.
+    PostalCode, max = 20
+);
+text_value!(
+    /// A phone number as the shopper wrote it.
+    Phone, max = 40
+);
+
+/// An ISO 3166-1 alpha-2 country code, upper case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Country(String);
+
+impl Country {
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        let code = raw.trim();
+        if code.is_empty() {
+            return Err(InvalidValue::Empty);
+        }
+        if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(InvalidValue::NotACountry);
+        }
+        Ok(Self(code.to_ascii_uppercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 /// Where a shopper follows a shipment: an absolute http(s) URL.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

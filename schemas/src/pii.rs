@@ -12,3 +12,24 @@ pub struct Sealed {
     pub nonce: Vec<u8>,
     pub ciphertext: Vec<u8>,
 }
+
+/// Where an order ships.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostalAddress {
+    pub name: String,
+    pub line1: String,
+    pub line2: Option<String>,
+    pub city: String,
+    pub region: Option<String>,
+    pub postal_code: Option<String>,
+    pub country: String,
+    pub phone: Option<String>,
+}
+
+/// The document a customer's or an order's [`Sealed`] contact opens to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactDetails {
+    pub email: String,
+    pub name: Option<String>,
+    pub shipping_address: Option<PostalAddress>,
+}

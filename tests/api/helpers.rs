@@ -583,6 +583,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/bridge/service/{name}/redeliver"),
     ("GET", "/api/v1/bridge/summary"),
     ("POST", "/api/v1/bridge/dispatch"),
+    ("POST", "/api/v1/public/stores/{slug}/checkout"),
+    ("POST", "/api/v1/public/payments/{session}/confirm"),
 ];
 
 /// A service connected to `store_id` at `url`: its id, its secret and the write's position.

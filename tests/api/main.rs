@@ -7,6 +7,7 @@ mod accounts;
 mod api_keys;
 mod bridge;
 mod catalog;
+mod checkout;
 mod cutting_proxy;
 mod envelope;
 mod export;

@@ -1,7 +1,7 @@
 //! Catalog commands under `/api/v1/stores/{store_id}/...`: products, variants, stock,
 //! bulk operations, categories, collections and media uploads.
 
-mod aggregates;
+pub(crate) mod aggregates;
 mod bulk;
 mod groups;
 mod media;

@@ -1,0 +1,118 @@
+//! The storefront's write side: checkout and (mock) payment. Anonymous shoppers reach
+//! it, so every input is bounded and every price comes from the catalog.
+
+mod parse;
+mod payment;
+mod place;
+
+use api_core::{ApiError, ApiJson, openapi::ErrorEnvelope};
+use axum::{
+    extract::{Path, State},
+    http::{Method, Uri},
+    response::Response,
+};
+use domain::store::{Store, StoreStatus};
+use schemas::api::orders::{CheckoutRequest, CheckoutView, OrderView};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::{
+    preconditions::IdempotencyKey,
+    state::CommandState,
+    stores::{StoreFold, slug::SLUG_SCOPE},
+    write::Idempotency,
+};
+
+pub fn router() -> OpenApiRouter<CommandState> {
+    OpenApiRouter::new()
+        .routes(routes!(checkout))
+        .routes(routes!(confirm_payment))
+}
+
+/// Place an order. Prices, stock and totals come from the catalog (a price sent with a
+/// line is ignored); every line that cannot be bought is a 422 naming it (`items[2]`).
+/// The answer carries the payment session to pay through.
+#[utoipa::path(
+    post, path = "/api/v1/public/stores/{slug}/checkout", tag = "checkout",
+    request_body = CheckoutRequest,
+    params(("slug" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first answer")),
+    responses(
+        (status = 201, description = "Placed, awaiting payment", body = api_core::Data<CheckoutView>, headers(("ETag" = String, description = "The order's version"), ("X-Position" = i64, description = "The log position written, for X-Min-Position"))),
+        (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, body = ErrorEnvelope), (status = 413, body = ErrorEnvelope),
+        (status = 415, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope),
+    ),
+)]
+async fn checkout(
+    State(state): State<CommandState>,
+    Path(slug): Path<String>,
+    key: IdempotencyKey,
+    method: Method,
+    uri: Uri,
+    body: ApiJson<CheckoutRequest>,
+) -> Result<Response, ApiError> {
+    let (store_id, store) = open_store(&state, &slug).await?;
+    let cart = parse::cart(&body.value)?;
+    let idempotency = Idempotency::scoped(
+        format!("storefront:{store_id}"),
+        key.0,
+        &method,
+        uri.path(),
+        &body.raw,
+    );
+    let placing = place::Placing {
+        store_id,
+        store: &store,
+        cart,
+        idempotency,
+    };
+    Ok(place::place(&state, placing).await?.into_http())
+}
+
+/// Pay a mock payment session (only when no payment provider is configured).
+#[utoipa::path(
+    post, path = "/api/v1/public/payments/{session}/confirm", tag = "checkout",
+    params(("session" = String, Path)),
+    responses(
+        (status = 200, description = "Paid", body = api_core::Data<OrderView>),
+        (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
+    ),
+)]
+async fn confirm_payment(
+    State(state): State<CommandState>,
+    Path(session): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(payment::confirm(&state, &session).await?.into_http())
+}
+
+/// The live, open store with this slug; anything else is a 404.
+async fn open_store(
+    state: &CommandState,
+    slug: &str,
+) -> Result<(Uuid, domain::store::StoreProfile), ApiError> {
+    let owner: Option<String> =
+        sqlx::query_scalar("SELECT stream_id FROM unique_keys WHERE scope = $1 AND value = $2")
+            .bind(SLUG_SCOPE)
+            .bind(slug)
+            .fetch_optional(state.pool())
+            .await
+            .map_err(ApiError::internal)?;
+    let store_id = owner
+        .as_deref()
+        .and_then(|stream| stream.strip_prefix("store-"))
+        .and_then(|id| Uuid::try_parse(id).ok())
+        .ok_or(ApiError::NotFound)?;
+    let loaded = eventlog::load::<StoreFold>(
+        state.pool(),
+        &format!("store-{store_id}"),
+        state.snapshot_every(),
+    )
+    .await
+    .map_err(ApiError::internal)?;
+    match loaded.state {
+        Store::Existing(profile) if profile.status == StoreStatus::Active => {
+            Ok((store_id, profile))
+        }
+        _ => Err(ApiError::NotFound),
+    }
+}

@@ -1,0 +1,146 @@
+//! A checkout request into a cart: lines, email and the address, every field at fault
+//! reported with its JSON path.
+
+use std::collections::HashSet;
+
+use api_core::{ApiError, FieldError};
+use domain::{AddressLine, Country, Email, PersonName, Phone, PlaceName, PostalCode};
+use schemas::{
+    api::orders::CheckoutRequest,
+    pii::{ContactDetails, PostalAddress},
+};
+use uuid::Uuid;
+
+use crate::fields::Fields;
+
+pub const MAX_LINES: usize = 100;
+pub const MAX_QUANTITY: i64 = 999;
+
+pub(crate) struct CartLine {
+    pub variant_id: Uuid,
+    pub quantity: u32,
+}
+
+pub(crate) struct Cart {
+    pub lines: Vec<CartLine>,
+    pub email: Email,
+    pub country: Country,
+    pub region: Option<PlaceName>,
+    pub contact: ContactDetails,
+}
+
+pub(crate) fn cart(request: &CheckoutRequest) -> Result<Cart, ApiError> {
+    let mut fields = Fields::default();
+    let lines = lines(&mut fields, request);
+    let email = fields.check("email", Email::parse(&request.email));
+    let address = &request.shipping_address;
+    let field = |name: &str| format!("shipping_address.{name}");
+    let name = fields.check(&field("name"), PersonName::parse(&address.name));
+    let line1 = fields.check(&field("line1"), AddressLine::parse(&address.line1));
+    let line2 = optional(
+        &mut fields,
+        &field("line2"),
+        address.line2.as_deref(),
+        AddressLine::parse,
+    );
+    let city = fields.check(&field("city"), PlaceName::parse(&address.city));
+    let region = optional(
+        &mut fields,
+        &field("region"),
+        address.region.as_deref(),
+        PlaceName::parse,
+    );
+    let postal_code = optional(
+        &mut fields,
+        &field("postal_code"),
+        address.postal_code.as_deref(),
+        PostalCode::parse,
+    );
+    let country = fields.check(&field("country"), Country::parse(&address.country));
+    let phone = optional(
+        &mut fields,
+        &field("phone"),
+        address.phone.as_deref(),
+        Phone::parse,
+    );
+    fields.finish(|| {
+        let (name, region, country) = (name?, region?, country?);
+        let email = email?;
+        let contact = ContactDetails {
+            email: email.as_str().to_owned(),
+            name: Some(name.as_str().to_owned()),
+            shipping_address: Some(PostalAddress {
+                name: name.as_str().to_owned(),
+                line1: line1?.as_str().to_owned(),
+                line2: line2?.map(|line| line.as_str().to_owned()),
+                city: city?.as_str().to_owned(),
+                region: region.as_ref().map(|r| r.as_str().to_owned()),
+                postal_code: postal_code?.map(|code| code.as_str().to_owned()),
+                country: country.as_str().to_owned(),
+                phone: phone?.map(|phone| phone.as_str().to_owned()),
+            }),
+        };
+        Some(Cart {
+            lines: lines?,
+            email,
+            country,
+            region,
+            contact,
+        })
+    })
+}
+
+fn lines(fields: &mut Fields, request: &CheckoutRequest) -> Option<Vec<CartLine>> {
+    if request.items.is_empty() || request.items.len() > MAX_LINES {
+        fields.push(FieldError::new(
+            "items",
+            if request.items.is_empty() {
+                "required"
+            } else {
+                "too_many"
+            },
+            format!("a checkout has 1 to {MAX_LINES} lines"),
+        ));
+        return None;
+    }
+    let mut seen = HashSet::new();
+    let mut lines = Vec::with_capacity(request.items.len());
+    let mut valid = true;
+    for (index, item) in request.items.iter().enumerate() {
+        let field = format!("items[{index}]");
+        if !seen.insert(item.variant_id) {
+            fields.push(FieldError::new(
+                field,
+                "duplicate",
+                "each variant goes on one line; add up the quantities",
+            ));
+            valid = false;
+        } else if !(1..=MAX_QUANTITY).contains(&item.quantity) {
+            fields.push(FieldError::new(
+                format!("{field}.quantity"),
+                "out_of_range",
+                format!("must be between 1 and {MAX_QUANTITY}"),
+            ));
+            valid = false;
+        } else {
+            lines.push(CartLine {
+                variant_id: item.variant_id,
+                quantity: u32::try_from(item.quantity).unwrap_or(1),
+            });
+        }
+    }
+    valid.then_some(lines)
+}
+
+/// Absent or blank is none.
+fn optional<T>(
+    fields: &mut Fields,
+    field: &str,
+    raw: Option<&str>,
+    parse: fn(&str) -> Result<T, domain::InvalidValue>,
+) -> Option<Option<T>> {
+    match raw.map(str::trim).filter(|text| !text.is_empty()) {
+        None => Some(None),
+        Some(text) => fields.check(field, parse(text)).map(Some),
+    }
+}

@@ -1,0 +1,14 @@
+-- Per-store order numbers (#1001, #1002, …): the last one handed out. A number is taken
+-- before the order's append, so one whose checkout then fails is skipped, never reused.
+CREATE TABLE order_numbers (
+    store_id uuid PRIMARY KEY,
+    last bigint NOT NULL
+);
+
+-- A checkout names variants; this finds their products.
+ALTER TABLE catalog_products ADD COLUMN variant_ids jsonb
+    GENERATED ALWAYS AS (jsonb_path_query_array(variants, '$[*].variant_id')) STORED;
+CREATE INDEX catalog_products_variant_ids ON catalog_products USING gin (variant_ids);
+ALTER TABLE catalog_products_shadow ADD COLUMN variant_ids jsonb
+    GENERATED ALWAYS AS (jsonb_path_query_array(variants, '$[*].variant_id')) STORED;
+CREATE INDEX catalog_products_shadow_variant_ids ON catalog_products_shadow USING gin (variant_ids);
