@@ -12,3 +12,9 @@ CREATE INDEX catalog_products_variant_ids ON catalog_products USING gin (variant
 ALTER TABLE catalog_products_shadow ADD COLUMN variant_ids jsonb
     GENERATED ALWAYS AS (jsonb_path_query_array(variants, '$[*].variant_id')) STORED;
 CREATE INDEX catalog_products_shadow_variant_ids ON catalog_products_shadow USING gin (variant_ids);
+
+-- What a store's checkout charges, as its last store.shipping_changed / taxes_changed say.
+ALTER TABLE stores ADD COLUMN shipping jsonb NOT NULL DEFAULT '{"flat_rate": 0, "free_above": null}';
+ALTER TABLE stores ADD COLUMN taxes jsonb NOT NULL DEFAULT '{"prices_include_tax": false, "rates": []}';
+ALTER TABLE stores_shadow ADD COLUMN shipping jsonb NOT NULL DEFAULT '{"flat_rate": 0, "free_above": null}';
+ALTER TABLE stores_shadow ADD COLUMN taxes jsonb NOT NULL DEFAULT '{"prices_include_tax": false, "rates": []}';

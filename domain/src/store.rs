@@ -4,14 +4,17 @@ use schemas::{
     Event,
     store::{
         StoreActivated, StoreCreated, StoreDeleted, StoreLowStockThresholdChanged, StorePaused,
-        StoreUpdated,
+        StoreShippingChanged, StoreTaxesChanged, StoreUpdated, TaxRateData,
     },
 };
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use uuid::Uuid;
 
-use crate::{Currency, Description, Niche, Slug, StoreName};
+use crate::{
+    Currency, Description, Niche, Slug, StoreName,
+    checkout::{ShippingSettings, TaxRate, TaxSettings},
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StoreStatus {
@@ -49,6 +52,10 @@ pub struct StoreProfile {
     pub status: StoreStatus,
     /// Stock at or below this raises `inventory.low_stock`.
     pub low_stock_threshold: u32,
+    /// What a checkout charges for shipping (nothing until set).
+    pub shipping: ShippingSettings,
+    /// The tax a checkout charges (none until set).
+    pub taxes: TaxSettings,
 }
 
 /// The threshold a store starts with, until its merchant picks one.
@@ -94,6 +101,8 @@ pub struct UpdateStore {
     pub niche: Change<Niche>,
     pub description: Change<Description>,
     pub low_stock_threshold: Option<u32>,
+    pub shipping: Option<ShippingSettings>,
+    pub taxes: Option<TaxSettings>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,6 +205,26 @@ fn update_store(current: &StoreProfile, update: &UpdateStore) -> Result<Vec<Even
         ),
         _ => {}
     }
+    if let Some(shipping) = update.shipping.as_ref().filter(|s| **s != current.shipping) {
+        events.push(Event::StoreShippingChanged(StoreShippingChanged {
+            flat_rate: shipping.flat_rate,
+            free_above: shipping.free_above,
+        }));
+    }
+    if let Some(taxes) = update.taxes.as_ref().filter(|t| **t != current.taxes) {
+        events.push(Event::StoreTaxesChanged(StoreTaxesChanged {
+            prices_include_tax: taxes.prices_include_tax,
+            rates: taxes
+                .rates
+                .iter()
+                .map(|rate| TaxRateData {
+                    country: rate.country.clone(),
+                    region: rate.region.clone(),
+                    basis_points: rate.basis_points,
+                })
+                .collect(),
+        }));
+    }
     Ok(events)
 }
 
@@ -225,6 +254,8 @@ pub fn evolve(state: Store, event: &Event) -> Store {
             currency: created.currency.clone(),
             status: StoreStatus::Active,
             low_stock_threshold: DEFAULT_LOW_STOCK_THRESHOLD,
+            shipping: ShippingSettings::default(),
+            taxes: TaxSettings::default(),
         }),
         (Store::Existing(mut profile), event) => {
             match event {
@@ -243,6 +274,26 @@ pub fn evolve(state: Store, event: &Event) -> Store {
                 Event::StoreDeleted(_) => profile.status = StoreStatus::Deleted,
                 Event::StoreLowStockThresholdChanged(changed) => {
                     profile.low_stock_threshold = changed.threshold;
+                }
+                Event::StoreShippingChanged(changed) => {
+                    profile.shipping = ShippingSettings {
+                        flat_rate: changed.flat_rate,
+                        free_above: changed.free_above,
+                    };
+                }
+                Event::StoreTaxesChanged(changed) => {
+                    profile.taxes = TaxSettings {
+                        prices_include_tax: changed.prices_include_tax,
+                        rates: changed
+                            .rates
+                            .iter()
+                            .map(|rate| TaxRate {
+                                country: rate.country.clone(),
+                                region: rate.region.clone(),
+                                basis_points: rate.basis_points,
+                            })
+                            .collect(),
+                    };
                 }
                 _ => {}
             }

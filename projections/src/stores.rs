@@ -27,6 +27,8 @@ struct Tables {
     update: &'static str,
     set_status: &'static str,
     set_threshold: &'static str,
+    set_shipping: &'static str,
+    set_taxes: &'static str,
 }
 
 macro_rules! statements_for {
@@ -58,6 +60,14 @@ macro_rules! statements_for {
             ),
             set_threshold: concat!(
                 "UPDATE ", $table, " SET low_stock_threshold = $2, version = $3, last_position = $4, ",
+                "updated_at = $5 WHERE id = $1 AND last_position < $4"
+            ),
+            set_shipping: concat!(
+                "UPDATE ", $table, " SET shipping = $2, version = $3, last_position = $4, ",
+                "updated_at = $5 WHERE id = $1 AND last_position < $4"
+            ),
+            set_taxes: concat!(
+                "UPDATE ", $table, " SET taxes = $2, version = $3, last_position = $4, ",
                 "updated_at = $5 WHERE id = $1 AND last_position < $4"
             ),
         }
@@ -179,6 +189,15 @@ impl Projection for Stores {
                         .await?;
                     continue;
                 }
+                Event::StoreShippingChanged(changed) => {
+                    set_setting(&mut *conn, tables.set_shipping, store_id, recorded, changed)
+                        .await?;
+                    continue;
+                }
+                Event::StoreTaxesChanged(changed) => {
+                    set_setting(&mut *conn, tables.set_taxes, store_id, recorded, changed).await?;
+                    continue;
+                }
                 Event::StorePaused(_) => "paused",
                 Event::StoreActivated(_) => "active",
                 Event::StoreDeleted(_) => "deleted",
@@ -204,6 +223,25 @@ impl Projection for Stores {
         }
         Ok(())
     }
+}
+
+/// A checkout setting, stored as its event says it.
+async fn set_setting(
+    conn: &mut PgConnection,
+    statement: &'static str,
+    store_id: Uuid,
+    recorded: &RecordedEvent,
+    setting: &(impl serde::Serialize + Sync),
+) -> Result<(), sqlx::Error> {
+    sqlx::query(statement)
+        .bind(store_id)
+        .bind(sqlx::types::Json(setting))
+        .bind(recorded.version)
+        .bind(recorded.position)
+        .bind(recorded.recorded_at)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 async fn update(

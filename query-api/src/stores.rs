@@ -11,8 +11,15 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chrono::{DateTime, Utc};
-use schemas::api::stores::{PublicStoreView, StoreRecord, StoreView};
+use schemas::{
+    api::{
+        products::MoneyBody,
+        stores::{PublicStoreView, ShippingBody, StoreRecord, StoreView, TaxRateBody, TaxesBody},
+    },
+    store::{StoreShippingChanged, StoreTaxesChanged},
+};
 use serde::Deserialize;
+use sqlx::types::Json as Stored;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -32,7 +39,7 @@ pub fn router() -> OpenApiRouter<QueryState> {
 /// The columns a `StoreRow` reads, spliced into its queries at compile time.
 macro_rules! store_columns {
     () => {
-        "id, owner_id, name, slug, niche, description, currency, status, low_stock_threshold, version, created_at, updated_at"
+        "id, owner_id, name, slug, niche, description, currency, status, low_stock_threshold, shipping, taxes, version, created_at, updated_at"
     };
 }
 
@@ -47,6 +54,8 @@ struct StoreRow {
     currency: String,
     status: String,
     low_stock_threshold: i32,
+    shipping: Stored<StoreShippingChanged>,
+    taxes: Stored<StoreTaxesChanged>,
     version: i32,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -62,9 +71,30 @@ impl From<StoreRow> for StoreRecord {
                 slug: row.slug,
                 niche: row.niche,
                 description: row.description,
-                currency: row.currency,
+                currency: row.currency.clone(),
                 status: row.status,
                 low_stock_threshold: u32::try_from(row.low_stock_threshold).unwrap_or_default(),
+                shipping: ShippingBody {
+                    flat_rate: money(row.shipping.flat_rate, &row.currency),
+                    free_above: row
+                        .shipping
+                        .free_above
+                        .map(|amount| money(amount, &row.currency)),
+                },
+                taxes: TaxesBody {
+                    prices_include_tax: row.taxes.prices_include_tax,
+                    rates: row
+                        .taxes
+                        .0
+                        .rates
+                        .into_iter()
+                        .map(|rate| TaxRateBody {
+                            country: rate.country,
+                            region: rate.region,
+                            basis_points: i64::from(rate.basis_points),
+                        })
+                        .collect(),
+                },
                 version: row.version,
             },
             created_at: row.created_at,
@@ -257,4 +287,11 @@ async fn read_public_store(
     })
     .map_err(ApiError::internal)?;
     Ok(Some(body.into()))
+}
+
+fn money(amount: i64, currency: &str) -> MoneyBody {
+    MoneyBody {
+        amount,
+        currency: currency.to_owned(),
+    }
 }

@@ -27,7 +27,7 @@ use crate::{
     },
     store::{
         StoreActivated, StoreCreated, StoreCreatedV1, StoreDeleted, StoreLowStockThresholdChanged,
-        StorePaused, StoreUpdated,
+        StorePaused, StoreShippingChanged, StoreTaxesChanged, StoreUpdated,
     },
 };
 
@@ -104,6 +104,8 @@ catalogue! {
     StoreActivated(StoreActivated) = "store.activated" v 1;
     StoreDeleted(StoreDeleted) = "store.deleted" v 1;
     StoreLowStockThresholdChanged(StoreLowStockThresholdChanged) = "store.low_stock_threshold_changed" v 1;
+    StoreShippingChanged(StoreShippingChanged) = "store.shipping_changed" v 1;
+    StoreTaxesChanged(StoreTaxesChanged) = "store.taxes_changed" v 1;
     ProductCreated(ProductCreated) = "product.created" v 1;
     ProductUpdated(ProductUpdated) = "product.updated" v 1;
     ProductPublished(ProductPublished) = "product.published" v 1;

@@ -65,3 +65,27 @@ pub struct StoreDeleted {}
 pub struct StoreLowStockThresholdChanged {
     pub threshold: u32,
 }
+
+/// `store.shipping_changed`: what a checkout charges for shipping, in minor units of the
+/// store's currency: a flat rate per order, nothing once the subtotal reaches `free_above`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreShippingChanged {
+    pub flat_rate: i64,
+    pub free_above: Option<i64>,
+}
+
+/// A tax rate for a country (ISO 3166-1 alpha-2), or for one region of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaxRateData {
+    pub country: String,
+    pub region: Option<String>,
+    /// Hundredths of a percent: 1900 is 19 %.
+    pub basis_points: u32,
+}
+
+/// `store.taxes_changed`: the store's tax rates, and whether its prices include them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreTaxesChanged {
+    pub prices_include_tax: bool,
+    pub rates: Vec<TaxRateData>,
+}

@@ -31,7 +31,7 @@ use schemas::{
     },
     store::{
         StoreActivated, StoreCreated, StoreCreatedV1, StoreDeleted, StoreLowStockThresholdChanged,
-        StorePaused, StoreUpdated,
+        StorePaused, StoreShippingChanged, StoreTaxesChanged, StoreUpdated, TaxRateData,
     },
 };
 use uuid::Uuid;
@@ -168,6 +168,18 @@ fn samples() -> Vec<Sample> {
         current(Event::StoreLowStockThresholdChanged(
             StoreLowStockThresholdChanged { threshold: 3 },
         )),
+        current(Event::StoreShippingChanged(StoreShippingChanged {
+            flat_rate: 495,
+            free_above: Some(5000),
+        })),
+        current(Event::StoreTaxesChanged(StoreTaxesChanged {
+            prices_include_tax: true,
+            rates: vec![TaxRateData {
+                country: "DE".into(),
+                region: None,
+                basis_points: 1900,
+            }],
+        })),
         current(Event::ProductCreated(ProductCreated { product: product() })),
         current(Event::ProductUpdated(ProductUpdated {
             product: product(),

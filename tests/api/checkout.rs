@@ -404,3 +404,83 @@ async fn a_checkout_retried_with_its_key_places_one_order() {
             .unwrap();
     assert_eq!(orders, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkout_charges_the_stores_shipping_and_tax_settings() {
+    let app = spawn_app().await;
+    let shop = shop(&app).await;
+    let store_path = format!("/api/v1/stores/{}", shop.store_id);
+    let wrong_currency = app
+        .request(Method::PATCH, &store_path)
+        .bearer_auth(&shop.merchant.access)
+        .json(&json!({"shipping": {"flat_rate": {"amount": 495, "currency": "EUR"}}}))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, error) = error_code(wrong_currency).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&error), vec!["shipping.flat_rate.currency"]);
+    let duplicate_rate = app
+        .request(Method::PATCH, &store_path)
+        .bearer_auth(&shop.merchant.access)
+        .json(&json!({"taxes": {"prices_include_tax": false, "rates": [
+            {"country": "GB", "basis_points": 2000}, {"country": "gb", "basis_points": 500},
+            {"country": "US", "region": "CA", "basis_points": 10001}]}}))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, error) = error_code(duplicate_rate).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        fields(&error),
+        vec!["taxes.rates[1]", "taxes.rates[2].basis_points"]
+    );
+    let settings = json!({
+        "shipping": {"flat_rate": {"amount": 495, "currency": "USD"},
+                     "free_above": {"amount": 10000, "currency": "USD"}},
+        "taxes": {"prices_include_tax": false, "rates": [{"country": "GB", "basis_points": 2000}]},
+    });
+    let changed = app
+        .write(&shop.merchant, Method::PATCH, &store_path, settings.clone())
+        .await;
+    assert_eq!(changed.body["data"]["shipping"], settings["shipping"]);
+    let (_, read) = app
+        .read(&shop.merchant, &store_path, changed.position)
+        .await;
+    assert_eq!(read["data"]["taxes"]["rates"][0]["basis_points"], 2000);
+    assert_eq!(read["data"]["shipping"]["flat_rate"]["amount"], 495);
+
+    let (_, variants) = product(&app, &shop, "active", &[("M", None, 10)]).await;
+    // 2 × 1999 = 3998, tax 20 % = 799.6 → 800, shipping 495.
+    let placed = checkout(
+        &app,
+        &shop.slug,
+        &cart(
+            json!([{"variant_id": variants[0], "quantity": 2}]),
+            "a@example.com",
+        ),
+    )
+    .await;
+    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+    let totals = &placed.body["data"]["order"]["totals"];
+    assert_eq!(
+        (
+            totals["subtotal"]["amount"].as_i64(),
+            totals["shipping"]["amount"].as_i64(),
+            totals["tax"]["amount"].as_i64(),
+            totals["total"]["amount"].as_i64()
+        ),
+        (Some(3998), Some(495), Some(800), Some(5293))
+    );
+    // Above the threshold shipping is free.
+    let big = checkout(
+        &app,
+        &shop.slug,
+        &cart(
+            json!([{"variant_id": variants[0], "quantity": 6}]),
+            "b@example.com",
+        ),
+    )
+    .await;
+    assert_eq!(big.body["data"]["order"]["totals"]["shipping"]["amount"], 0);
+}

@@ -185,7 +185,10 @@ async fn control_characters_in_every_documented_parameter_and_string_field_are_r
         ("{resource_id}", product.id()),
         ("{name}", "rankpilot".to_owned()),
         ("{file}", "none.png".to_owned()),
-        ("{session}", "cs_mock_00000000000070008000000000000003".to_owned()),
+        (
+            "{session}",
+            "cs_mock_00000000000070008000000000000003".to_owned(),
+        ),
     ];
     let document = document(&app).await;
     let concrete = |template: &str, poisoned: Option<&str>| {

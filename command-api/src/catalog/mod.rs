@@ -5,7 +5,7 @@ pub(crate) mod aggregates;
 mod bulk;
 mod groups;
 mod media;
-mod parse;
+pub(crate) mod parse;
 mod products;
 mod references;
 

@@ -11,7 +11,7 @@ use std::{
 use api_core::{ApiError, FieldError};
 use chrono::Utc;
 use domain::{
-    checkout::{Destination, Priced, ShippingSettings, TaxSettings, quote},
+    checkout::{Destination, Priced, quote},
     customer::{self, CustomerCommand},
     order::{self, Order, PlaceOrder},
     product::{self, Product, ProductCommand, ProductStatus},
@@ -403,8 +403,8 @@ impl Decided<'_> {
         let charged = quote(
             &priced,
             &self.store.currency,
-            &ShippingSettings::default(),
-            &TaxSettings::default(),
+            &self.store.shipping,
+            &self.store.taxes,
             &destination,
         )
         .map_err(|error| {

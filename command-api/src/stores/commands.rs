@@ -4,7 +4,8 @@
 use api_core::{ApiError, auth::Principal, resource_id};
 use axum::response::Response;
 use domain::{
-    Slug,
+    Amount, Slug,
+    checkout::ShippingSettings,
     store::{
         CreateStore, Store, StoreCommand, StoreError, StoreProfile, UpdateStore, decide, evolve,
     },
@@ -12,7 +13,10 @@ use domain::{
 use eventlog::{
     AppendError, AppendOutcome, AppendRequest, Appended, ExpectedVersion, Fold, NewEvent,
 };
-use schemas::{Event, api::stores::StoreView};
+use schemas::{
+    Event,
+    api::stores::{ShippingBody, StoreView, TaxRateBody, TaxesBody},
+};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -21,6 +25,8 @@ use super::{
     slug,
 };
 use crate::{
+    catalog::parse::Parser,
+    orders::money,
     state::CommandState,
     write::{Idempotency, RecordedResponse, append_failed, metadata},
 };
@@ -33,7 +39,7 @@ pub(crate) struct StoreFold;
 
 impl Fold for StoreFold {
     type State = Store;
-    const STATE_VERSION: u16 = 2;
+    const STATE_VERSION: u16 = 3;
 
     fn apply(state: Store, event: &Event) -> Store {
         evolve(state, event)
@@ -55,8 +61,41 @@ fn view(store_id: Uuid, profile: &StoreProfile, version: i32) -> StoreView {
         currency: profile.currency.clone(),
         status: profile.status.as_str().to_owned(),
         low_stock_threshold: profile.low_stock_threshold,
+        shipping: ShippingBody {
+            flat_rate: money(profile.shipping.flat_rate, &profile.currency),
+            free_above: profile
+                .shipping
+                .free_above
+                .map(|amount| money(amount, &profile.currency)),
+        },
+        taxes: TaxesBody {
+            prices_include_tax: profile.taxes.prices_include_tax,
+            rates: profile
+                .taxes
+                .rates
+                .iter()
+                .map(|rate| TaxRateBody {
+                    country: rate.country.clone(),
+                    region: rate.region.clone(),
+                    basis_points: i64::from(rate.basis_points),
+                })
+                .collect(),
+        },
         version,
     }
+}
+
+/// Shipping amounts in the store's currency.
+fn shipping(body: &ShippingBody, currency: &str) -> Result<ShippingSettings, ApiError> {
+    let mut parser = Parser::new(currency);
+    let flat_rate = parser.money("shipping.flat_rate", &body.flat_rate);
+    let free_above = parser.optional_money("shipping.free_above", body.free_above.as_ref());
+    parser.fields.finish(|| {
+        Some(ShippingSettings {
+            flat_rate: flat_rate?.minor_units(),
+            free_above: free_above?.map(Amount::minor_units),
+        })
+    })
 }
 
 /// The answer to a write that produced `after` at the version the append reports.
@@ -225,6 +264,12 @@ pub async fn change(state: &CommandState, change: ChangeRequest) -> Result<Respo
                     niche: changes.niche.clone(),
                     description: changes.description.clone(),
                     low_stock_threshold: changes.low_stock_threshold,
+                    shipping: changes
+                        .shipping
+                        .as_ref()
+                        .map(|body| shipping(body, &current.currency))
+                        .transpose()?,
+                    taxes: changes.taxes.clone(),
                 })
             }
             Intent::Pause => StoreCommand::Pause,

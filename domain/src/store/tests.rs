@@ -274,6 +274,8 @@ fn any_command() -> impl Strategy<Value = StoreCommand> {
                     niche,
                     description: Change::Keep,
                     low_stock_threshold: None,
+                    shipping: None,
+                    taxes: None,
                 })
             ),
         Just(StoreCommand::Pause),
@@ -300,4 +302,48 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn given_a_store_when_its_checkout_settings_change_then_only_changes_are_recorded() {
+    use crate::checkout::{ShippingSettings, TaxRate, TaxSettings};
+    let store = Store::Existing(StoreProfile {
+        owner_id: Uuid::from_u128(1),
+        name: "Shop".into(),
+        slug: "shop".into(),
+        niche: None,
+        description: None,
+        currency: "EUR".into(),
+        status: StoreStatus::Active,
+        low_stock_threshold: 5,
+        shipping: ShippingSettings::default(),
+        taxes: TaxSettings::default(),
+    });
+    let shipping = ShippingSettings {
+        flat_rate: 495,
+        free_above: Some(5000),
+    };
+    let taxes = TaxSettings {
+        prices_include_tax: true,
+        rates: vec![TaxRate {
+            country: "DE".into(),
+            region: None,
+            basis_points: 1900,
+        }],
+    };
+    let update = StoreCommand::Update(UpdateStore {
+        shipping: Some(shipping.clone()),
+        taxes: Some(taxes.clone()),
+        ..UpdateStore::default()
+    });
+    let events = decide(&store, &update).expect("accepted");
+    assert_eq!(events.len(), 2);
+    let after = events.iter().fold(store, evolve);
+    let profile = after.live().expect("live");
+    assert_eq!((&profile.shipping, &profile.taxes), (&shipping, &taxes));
+    assert_eq!(
+        decide(&after, &update),
+        Ok(vec![]),
+        "the same settings change nothing"
+    );
 }

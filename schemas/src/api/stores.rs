@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::present;
+use super::{present, products::MoneyBody};
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +34,40 @@ pub struct UpdateStoreRequest {
     pub description: Option<Option<String>>,
     /// Stock at or below this raises `inventory.low_stock` (0–1,000,000; 5 at first).
     pub low_stock_threshold: Option<i64>,
+    /// What a checkout charges for shipping.
+    pub shipping: Option<ShippingBody>,
+    /// The tax a checkout charges.
+    pub taxes: Option<TaxesBody>,
+}
+
+/// A flat rate per order, in the store's currency; nothing once the subtotal reaches
+/// `free_above`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShippingBody {
+    pub flat_rate: MoneyBody,
+    pub free_above: Option<MoneyBody>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaxRateBody {
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    /// A region of the country with a rate of its own; the country's rate applies elsewhere.
+    pub region: Option<String>,
+    /// Hundredths of a percent, 0–10,000: 1900 is 19 %.
+    pub basis_points: i64,
+}
+
+/// The store's tax rates (at most 200, each country and region once). A shipping address
+/// with no rate pays none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaxesBody {
+    /// Whether catalog prices already contain the tax.
+    pub prices_include_tax: bool,
+    pub rates: Vec<TaxRateBody>,
 }
 
 /// A store as its owner sees it.
@@ -50,6 +84,8 @@ pub struct StoreView {
     pub status: String,
     /// Stock at or below this raises `inventory.low_stock`.
     pub low_stock_threshold: u32,
+    pub shipping: ShippingBody,
+    pub taxes: TaxesBody,
     /// The stream version: send it back in `If-Match`.
     pub version: i32,
 }
