@@ -15,6 +15,19 @@ impl Fields {
             .ok()
     }
 
+    /// An optional text field: absent or blank is none.
+    pub fn optional<T>(
+        &mut self,
+        field: &str,
+        raw: Option<&str>,
+        parse: fn(&str) -> Result<T, InvalidValue>,
+    ) -> Option<Option<T>> {
+        match raw.map(str::trim).filter(|text| !text.is_empty()) {
+            None => Some(None),
+            Some(text) => self.check(field, parse(text)).map(Some),
+        }
+    }
+
     pub fn push(&mut self, error: FieldError) {
         self.0.push(error);
     }

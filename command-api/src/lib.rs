@@ -28,4 +28,5 @@ pub fn routes() -> OpenApiRouter<CommandState> {
         .merge(catalog::router())
         .merge(integrations::router())
         .merge(checkout::router())
+        .merge(orders::router())
 }

@@ -4,13 +4,13 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Merchant, TestApp, Written, error_code, fields, spawn_app};
 
-struct Shop {
-    merchant: Merchant,
-    store_id: String,
-    slug: String,
+pub struct Shop {
+    pub merchant: Merchant,
+    pub store_id: String,
+    pub slug: String,
 }
 
-async fn shop(app: &TestApp) -> Shop {
+pub async fn shop(app: &TestApp) -> Shop {
     let merchant = app.register().await;
     let store = app.create_store(&merchant, "Sock Shop").await;
     Shop {
@@ -22,7 +22,7 @@ async fn shop(app: &TestApp) -> Shop {
 
 /// An active product with variants of `(name, price override, stock)`, once the catalog
 /// shows it (checkouts find variants there).
-async fn product(
+pub async fn product(
     app: &TestApp,
     shop: &Shop,
     status: &str,
@@ -64,11 +64,11 @@ fn address() -> Value {
            "postal_code": "SW1Y 4JH", "country": "gb"})
 }
 
-fn cart(items: Value, email: &str) -> Value {
+pub fn cart(items: Value, email: &str) -> Value {
     json!({"items": items, "email": email, "shipping_address": address()})
 }
 
-async fn checkout(app: &TestApp, slug: &str, body: &Value) -> Written {
+pub async fn checkout(app: &TestApp, slug: &str, body: &Value) -> Written {
     let response = app
         .request(
             Method::POST,
@@ -81,7 +81,7 @@ async fn checkout(app: &TestApp, slug: &str, body: &Value) -> Written {
     Written::from(response).await
 }
 
-async fn stock_of(app: &TestApp, product_id: &str) -> Vec<i64> {
+pub async fn stock_of(app: &TestApp, product_id: &str) -> Vec<i64> {
     let stream = format!("product-{product_id}");
     let counts: Vec<i64> = sqlx::query_scalar(
         "SELECT (e.value->>'inventory_count')::bigint FROM catalog_products p, \

@@ -585,6 +585,20 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/bridge/dispatch"),
     ("POST", "/api/v1/public/stores/{slug}/checkout"),
     ("POST", "/api/v1/public/payments/{session}/confirm"),
+    (
+        "POST",
+        "/api/v1/stores/{store_id}/orders/{order_id}/fulfillments",
+    ),
+    (
+        "POST",
+        "/api/v1/stores/{store_id}/orders/{order_id}/deliver",
+    ),
+    ("POST", "/api/v1/stores/{store_id}/orders/{order_id}/cancel"),
+    (
+        "POST",
+        "/api/v1/stores/{store_id}/orders/{order_id}/refunds",
+    ),
+    ("POST", "/api/v1/stores/{store_id}/orders/{order_id}/notes"),
 ];
 
 /// A service connected to `store_id` at `url`: its id, its secret and the write's position.

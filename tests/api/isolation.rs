@@ -30,6 +30,12 @@ fn valid_body(method: &str, path: &str, product_id: &str) -> Option<Value> {
         ("PATCH", None) if path.contains("/integrations/") || path.contains("/webhooks/") => {
             Some(json!({"description": "Hijacked"}))
         }
+        ("POST", None) if path.ends_with("/fulfillments") => Some(json!({"carrier": "DHL"})),
+        ("POST", None) if path.ends_with("/cancel") => Some(json!({"reason": "stolen"})),
+        ("POST", None) if path.ends_with("/refunds") => {
+            Some(json!({"amount": {"amount": 1, "currency": "USD"}, "reason": "stolen"}))
+        }
+        ("POST", None) if path.ends_with("/notes") => Some(json!({"note": "stolen"})),
         ("POST" | "PATCH", None)
             if path.contains("/categories") || path.contains("/collections") =>
         {
@@ -54,7 +60,7 @@ async fn another_merchants_store_and_keys_are_404_on_every_route() {
         .create_product(
             &owner,
             &store_id,
-            json!({"title": "Secret Sock", "price": {"amount": 900, "currency": "USD"},
+            json!({"title": "Secret Sock", "status": "active", "price": {"amount": 900, "currency": "USD"},
                    "variants": [{"name": "One", "sku": "SECRET-1", "inventory_count": 3}]}),
         )
         .await;
@@ -62,6 +68,26 @@ async fn another_merchants_store_and_keys_are_404_on_every_route() {
         .as_str()
         .unwrap()
         .to_owned();
+    let (seen, _) = app
+        .read(
+            &owner,
+            &format!("/api/v1/stores/{store_id}/products/{}", product.id()),
+            product.position,
+        )
+        .await;
+    assert_eq!(seen, StatusCode::OK);
+    let slug = store.body["data"]["slug"].as_str().unwrap();
+    let order = json_of(
+        app.request(Method::POST, &format!("/api/v1/public/stores/{slug}/checkout"))
+            .json(&json!({"items": [{"variant_id": variant_id, "quantity": 1}],
+                          "email": "shopper@example.com",
+                          "shipping_address": {"name": "Ada", "line1": "1 Road", "city": "Leeds", "country": "GB"}}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let order_id = order["data"]["order"]["id"].as_str().unwrap().to_owned();
     let category = app
         .write(
             &owner,
@@ -107,7 +133,8 @@ async fn another_merchants_store_and_keys_are_404_on_every_route() {
             .replace("{category_id}", &category.id())
             .replace("{collection_id}", &collection.id())
             .replace("{integration_id}", &integration_id)
-            .replace("{webhook_id}", &webhook.id());
+            .replace("{webhook_id}", &webhook.id())
+            .replace("{order_id}", &order_id);
         for credential in ["bearer", "api key"] {
             let mut request = app.request(Method::from_bytes(method.as_bytes()).unwrap(), &path);
             request = match credential {
@@ -150,7 +177,12 @@ async fn another_merchants_store_and_keys_are_404_on_every_route() {
 
     // Nothing the intruder did reached the owner's store, catalog or key.
     assert_eq!(app.events_in(&format!("store-{}", store.id())).await, 1);
-    assert_eq!(app.events_in(&format!("product-{}", product.id())).await, 1);
+    assert_eq!(
+        app.events_in(&format!("product-{}", product.id())).await,
+        2,
+        "created, and one unit reserved by the owner's order"
+    );
+    assert_eq!(app.events_in(&format!("order-{order_id}")).await, 1);
     assert_eq!(
         app.events_in(&format!("category-{}", category.id())).await,
         1

@@ -16,6 +16,7 @@ mod integrations;
 mod isolation;
 mod media;
 mod openapi;
+mod orders;
 mod products;
 mod receiver;
 mod storefront;

@@ -51,6 +51,7 @@ async fn the_document_lists_exactly_the_mounted_routes_with_their_errors() {
             "{key_id}",
             "{product_id}",
             "{variant_id}",
+            "{order_id}",
             "{category_id}",
             "{collection_id}",
         ] {
@@ -185,6 +186,10 @@ async fn control_characters_in_every_documented_parameter_and_string_field_are_r
         ("{resource_id}", product.id()),
         ("{name}", "rankpilot".to_owned()),
         ("{file}", "none.png".to_owned()),
+        (
+            "{order_id}",
+            "00000000-0000-7000-8000-000000000004".to_owned(),
+        ),
         (
             "{session}",
             "cs_mock_00000000000070008000000000000003".to_owned(),

@@ -8,7 +8,7 @@ use domain::{
         Category, CategoryCommand, Collection, CollectionCommand, GroupError, decide_category,
         decide_collection, evolve_category, evolve_collection,
     },
-    product::{HeldKey, Product, ProductCommand, ProductError, decide, evolve, held_keys},
+    product::{HeldKey, Product, ProductCommand, ProductError, decide, held_keys},
 };
 use eventlog::{Fold, UniqueKey};
 use schemas::{
@@ -21,6 +21,8 @@ use schemas::{
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
+
+pub use ordering::ProductFold;
 
 use crate::aggregate::{Aggregate, SKU_SCOPE_PREFIX};
 
@@ -38,17 +40,6 @@ pub fn category_slug_scope(store_id: Uuid) -> String {
 
 pub fn collection_slug_scope(store_id: Uuid) -> String {
     format!("collection.slug:{store_id}")
-}
-
-pub struct ProductFold;
-
-impl Fold for ProductFold {
-    type State = Product;
-    const STATE_VERSION: u16 = 1;
-
-    fn apply(state: Product, event: &Event) -> Product {
-        evolve(state, event)
-    }
 }
 
 fn money(money: &Money) -> MoneyBody {

@@ -37,32 +37,24 @@ pub(crate) fn cart(request: &CheckoutRequest) -> Result<Cart, ApiError> {
     let field = |name: &str| format!("shipping_address.{name}");
     let name = fields.check(&field("name"), PersonName::parse(&address.name));
     let line1 = fields.check(&field("line1"), AddressLine::parse(&address.line1));
-    let line2 = optional(
-        &mut fields,
+    let line2 = fields.optional(
         &field("line2"),
         address.line2.as_deref(),
         AddressLine::parse,
     );
     let city = fields.check(&field("city"), PlaceName::parse(&address.city));
-    let region = optional(
-        &mut fields,
+    let region = fields.optional(
         &field("region"),
         address.region.as_deref(),
         PlaceName::parse,
     );
-    let postal_code = optional(
-        &mut fields,
+    let postal_code = fields.optional(
         &field("postal_code"),
         address.postal_code.as_deref(),
         PostalCode::parse,
     );
     let country = fields.check(&field("country"), Country::parse(&address.country));
-    let phone = optional(
-        &mut fields,
-        &field("phone"),
-        address.phone.as_deref(),
-        Phone::parse,
-    );
+    let phone = fields.optional(&field("phone"), address.phone.as_deref(), Phone::parse);
     fields.finish(|| {
         let (name, region, country) = (name?, region?, country?);
         let email = email?;
@@ -130,17 +122,4 @@ fn lines(fields: &mut Fields, request: &CheckoutRequest) -> Option<Vec<CartLine>
         }
     }
     valid.then_some(lines)
-}
-
-/// Absent or blank is none.
-fn optional<T>(
-    fields: &mut Fields,
-    field: &str,
-    raw: Option<&str>,
-    parse: fn(&str) -> Result<T, domain::InvalidValue>,
-) -> Option<Option<T>> {
-    match raw.map(str::trim).filter(|text| !text.is_empty()) {
-        None => Some(None),
-        Some(text) => fields.check(field, parse(text)).map(Some),
-    }
 }

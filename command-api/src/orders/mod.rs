@@ -1,36 +1,32 @@
 //! Orders and customers on the write side: how their streams fold, how an order is
 //! shown, how its rules' refusals read over HTTP, and the stores' order numbers.
 
+mod commands;
+
 use api_core::{ApiError, FieldError};
-use domain::order::{self, Order, OrderError, PlacedOrder};
-use eventlog::Fold;
-use schemas::{
-    Event,
-    api::{
-        orders::{OrderItemView, OrderView, TotalsView},
-        products::MoneyBody,
-    },
+use domain::order::{OrderError, PlacedOrder};
+use schemas::api::{
+    orders::{OrderItemView, OrderView, TotalsView},
+    products::MoneyBody,
 };
 use sqlx::PgPool;
 use uuid::Uuid;
 
-pub(crate) struct OrderFold;
+pub(crate) use ordering::{OrderFold, order_stream};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-impl Fold for OrderFold {
-    type State = Order;
-    const STATE_VERSION: u16 = 1;
+use crate::state::CommandState;
 
-    fn apply(state: Order, event: &Event) -> Order {
-        order::evolve(state, event)
-    }
+pub fn router() -> OpenApiRouter<CommandState> {
+    OpenApiRouter::new()
+        .routes(routes!(commands::fulfil))
+        .routes(routes!(commands::deliver))
+        .routes(routes!(commands::cancel))
+        .routes(routes!(commands::refund))
+        .routes(routes!(commands::add_note))
 }
 
-pub(crate) const ORDER_STREAM_PREFIX: &str = "order-";
 pub(crate) const CUSTOMER_STREAM_PREFIX: &str = "customer-";
-
-pub(crate) fn order_stream(order_id: Uuid) -> String {
-    format!("{ORDER_STREAM_PREFIX}{order_id}")
-}
 
 pub(crate) fn customer_stream(customer_id: Uuid) -> String {
     format!("{CUSTOMER_STREAM_PREFIX}{customer_id}")

@@ -45,12 +45,7 @@ fn taxes(fields: &mut Fields, body: &TaxesBody) -> Option<TaxSettings> {
     for (index, raw) in body.rates.iter().enumerate() {
         let field = |name: &str| format!("taxes.rates[{index}].{name}");
         let country = fields.check(&field("country"), Country::parse(&raw.country));
-        let region = optional(
-            fields,
-            &field("region"),
-            raw.region.as_deref(),
-            PlaceName::parse,
-        );
+        let region = fields.optional(&field("region"), raw.region.as_deref(), PlaceName::parse);
         let basis_points = fields.check(
             &field("basis_points"),
             u32::try_from(raw.basis_points)
@@ -83,25 +78,11 @@ fn taxes(fields: &mut Fields, body: &TaxesBody) -> Option<TaxSettings> {
     })
 }
 
-/// An optional text field where empty means absent.
-fn optional<T>(
-    fields: &mut Fields,
-    field: &str,
-    raw: Option<&str>,
-    parse: fn(&str) -> Result<T, InvalidValue>,
-) -> Option<Option<T>> {
-    match raw.map(str::trim).filter(|text| !text.is_empty()) {
-        None => Some(None),
-        Some(text) => fields.check(field, parse(text)).map(Some),
-    }
-}
-
 pub fn new_store(request: &CreateStoreRequest) -> Result<NewStore, ApiError> {
     let mut fields = Fields::default();
     let name = fields.check("name", StoreName::parse(&request.name));
-    let niche = optional(&mut fields, "niche", request.niche.as_deref(), Niche::parse);
-    let description = optional(
-        &mut fields,
+    let niche = fields.optional("niche", request.niche.as_deref(), Niche::parse);
+    let description = fields.optional(
         "description",
         request.description.as_deref(),
         Description::parse,

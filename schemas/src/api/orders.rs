@@ -101,3 +101,48 @@ pub struct CheckoutView {
     pub order: OrderView,
     pub payment: PaymentSessionView,
 }
+
+/// Units of one variant of the order.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemQuantityBody {
+    pub variant_id: Uuid,
+    pub quantity: i64,
+}
+
+/// A shipment of some or all of what is left to ship.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FulfillmentRequest {
+    pub carrier: String,
+    pub tracking_number: Option<String>,
+    /// An http(s) URL where the shopper follows the shipment.
+    pub tracking_url: Option<String>,
+    /// What ships; everything left to ship when absent or empty.
+    #[serde(default)]
+    pub items: Vec<ItemQuantityBody>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    pub reason: String,
+}
+
+/// Money back to the shopper: never more than was paid and not yet refunded.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    pub amount: MoneyBody,
+    pub reason: String,
+    /// Units that go back to stock (unshipped ones first, then returned ones).
+    #[serde(default)]
+    pub restock: Vec<ItemQuantityBody>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteRequest {
+    /// 1–2,000 characters.
+    pub note: String,
+}
