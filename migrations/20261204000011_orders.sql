@@ -18,3 +18,14 @@ ALTER TABLE stores ADD COLUMN shipping jsonb NOT NULL DEFAULT '{"flat_rate": 0, 
 ALTER TABLE stores ADD COLUMN taxes jsonb NOT NULL DEFAULT '{"prices_include_tax": false, "rates": []}';
 ALTER TABLE stores_shadow ADD COLUMN shipping jsonb NOT NULL DEFAULT '{"flat_rate": 0, "free_above": null}';
 ALTER TABLE stores_shadow ADD COLUMN taxes jsonb NOT NULL DEFAULT '{"prices_include_tax": false, "rates": []}';
+
+-- Unpaid orders and when they expire, kept by the workers' order_expiry process
+-- manager from order.created / paid / cancelled / expired; the expiry job reads it.
+CREATE TABLE order_deadlines (
+    order_id uuid PRIMARY KEY,
+    store_id uuid NOT NULL,
+    due timestamptz NOT NULL,
+    -- The order.created event: the expiry command's idempotency key derives from it.
+    cause uuid NOT NULL
+);
+CREATE INDEX order_deadlines_due ON order_deadlines (due);

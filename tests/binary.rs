@@ -174,7 +174,7 @@ async fn the_workers_run_every_periodic_job_and_dropship_jobs_shows_them() {
     let all_succeeded = || async {
         let listed = String::from_utf8_lossy(&jobs(&environment, &[]).stdout).into_owned();
         let rows: Vec<&str> = listed.lines().skip(1).collect();
-        rows.len() == 4 && rows.iter().all(|row| row.contains("succeeded"))
+        rows.len() == 5 && rows.iter().all(|row| row.contains("succeeded"))
     };
     assert!(eventually(PATIENCE, all_succeeded).await);
     let listed = String::from_utf8_lossy(&jobs(&environment, &[]).stdout).into_owned();
@@ -184,6 +184,7 @@ async fn the_workers_run_every_periodic_job_and_dropship_jobs_shows_them() {
         "remove_delivered_webhooks",
         "remove_expired_sessions",
         "remove_deleted_store_media",
+        "expire_unpaid_orders",
     ] {
         assert!(listed.contains(job), "{job} in {listed}");
     }

@@ -3,6 +3,7 @@
 //! scheduler of periodic jobs, each run by one process at a time under a Postgres lease.
 
 pub mod housekeeping;
+pub mod order_expiry;
 pub mod scheduler;
 pub mod status;
 pub mod store_deletion;
@@ -14,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     housekeeping::{RemoveStoreMedia, Retention, housekeeping_jobs},
+    order_expiry::OrderDeadlines,
     scheduler::{SchedulerConfig, run_scheduler},
     store_deletion::StoreDeletion,
 };
@@ -27,7 +29,9 @@ pub struct WorkersConfig {
 
 /// The process managers, all on one consumer named `workers`.
 pub fn process_managers(log: EventLog) -> Projector {
-    Projector::new("workers").with(StoreDeletion::new(log))
+    Projector::new("workers")
+        .with(StoreDeletion::new(log))
+        .with(OrderDeadlines)
 }
 
 /// Runs the process managers and the scheduler until `shutdown`; a running job is
@@ -43,10 +47,11 @@ pub async fn run_workers(
         pool.clone(),
         client,
         config.projector,
-        process_managers(log),
+        process_managers(log.clone()),
         shutdown.clone(),
     ));
-    let jobs = housekeeping_jobs(pool.clone(), config.retention, config.remove_store_media);
+    let mut jobs = housekeeping_jobs(pool.clone(), config.retention, config.remove_store_media);
+    jobs.push(order_expiry::job(log));
     run_scheduler(pool, jobs, config.scheduler, shutdown).await;
     let _ = managing.await;
 }
