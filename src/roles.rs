@@ -12,7 +12,7 @@ use api_core::{
     tokens::{REFRESH_TTL, TokenKeys},
 };
 use bridge_relay::RelayConfig;
-use command_api::{AttemptLimits, CommandState};
+use command_api::{AttemptLimits, CommandState, Payments};
 use eventlog::{EventLog, GroupCommitConfig};
 use projections::{
     Projection, Projector, ProjectorConfig, catalog::Catalog, run_projector,
@@ -219,6 +219,7 @@ impl Platform {
                 media.clone(),
             )
             .with_payment_timeout(self.config.payment_timeout)
+            .with_payments(payments(&self.config))
             .with_webhook_addresses(self.config.bridge.webhook_addresses.clone())
             .with_service_urls(self.config.bridge.service_urls.clone())
             .with_trusted_proxies(self.config.trusted_proxies.clone())
@@ -322,5 +323,13 @@ impl RolePools {
         for (_, pool) in &self.pools {
             pool.close().await;
         }
+    }
+}
+
+/// Mock payments, with Stripe's webhook verified when its secret is configured.
+fn payments(config: &Config) -> Payments {
+    match &config.stripe_webhook_secret {
+        Some(secret) => Payments::default().with_webhook_secret(secret.expose()),
+        None => Payments::default(),
     }
 }

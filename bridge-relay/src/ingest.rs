@@ -6,6 +6,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
+use pii::Vault;
 use projections::{Projection, Target};
 use schemas::{Event, RecordedEvent};
 use sqlx::PgConnection;
@@ -24,6 +25,7 @@ pub const READY_CHANNEL: &str = "dropship_bridge_ready";
 pub struct BridgeIngest {
     pub first_wait: Duration,
     pub max_attempts: i32,
+    pub vault: Vault,
 }
 
 impl Projection for BridgeIngest {
@@ -64,11 +66,14 @@ impl Projection for BridgeIngest {
             if targets.is_empty() {
                 continue;
             }
-            match body_of(event) {
+            match body_of(event, &self.vault).await {
                 Ok(body) => queued.push(event, &targets, &body),
-                Err(error) => {
-                    warn!(event_id = %event.event_id, %error, "event not delivered: its payload does not decode");
-                }
+                Err(error) => match error.into_transient() {
+                    Ok(retry) => return Err(retry),
+                    Err(error) => {
+                        warn!(event_id = %event.event_id, %error, "event not delivered: its payload does not open");
+                    }
+                },
             }
         }
         queued.insert(conn, self).await

@@ -3,6 +3,7 @@
 //! `manual` delivery of one attempt, logged like any other.
 
 use chrono::{DateTime, Utc};
+use pii::Vault;
 use schemas::RecordedEvent;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
@@ -36,8 +37,9 @@ pub async fn dispatch(
     event: &RecordedEvent,
     store_id: Uuid,
     endpoints: &[&Endpoint],
+    vault: &Vault,
 ) -> Result<Vec<QueuedDelivery>, Box<dyn std::error::Error + Send + Sync>> {
-    let body = body_of(event)?;
+    let body = body_of(event, vault).await?;
     let (resource_type, resource_id) = resource_of(event);
     let ids: Vec<Uuid> = endpoints.iter().map(|e| e.id).collect();
     let targets: Vec<String> = endpoints.iter().map(|e| e.target.clone()).collect();

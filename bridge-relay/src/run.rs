@@ -1,6 +1,7 @@
 use std::{sync::Arc, time::Duration};
 
 use eventlog::{EventLog, GroupCommitConfig};
+use pii::Vault;
 use projections::{ProjectorConfig, run_projector};
 use sqlx::{
     PgPool,
@@ -67,6 +68,7 @@ pub async fn run_relay(
                 .copied()
                 .unwrap_or_default(),
             max_attempts: config.max_attempts(),
+            vault: Vault::new(pool.clone()),
         },
         shutdown.clone(),
     ));

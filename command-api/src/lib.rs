@@ -15,7 +15,7 @@ mod stores;
 mod write;
 
 pub use auth::{AttemptLimits, TrustedProxies};
-pub use state::CommandState;
+pub use state::{CommandState, Payments};
 use utoipa_axum::router::OpenApiRouter;
 
 /// Every command route, each documented where it is mounted; the caller supplies the

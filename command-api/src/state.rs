@@ -1,4 +1,4 @@
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use api_core::{auth::Authenticator, media::Media};
 use axum::extract::FromRef;
@@ -29,6 +29,26 @@ pub struct CommandState {
     pub(crate) trusted_proxies: TrustedProxies,
     pub(crate) vault: Vault,
     payment_timeout: Duration,
+    payments: Payments,
+}
+
+/// How shoppers pay: mock sessions confirmed through the API (tests and the demo), and
+/// Stripe's webhook, verified with its signing secret when one is configured.
+#[derive(Clone, Default)]
+pub struct Payments {
+    webhook_secret: Option<Arc<[u8]>>,
+}
+
+impl Payments {
+    /// `STRIPE_WEBHOOK_SECRET`: without it the Stripe webhook answers 404.
+    pub fn with_webhook_secret(mut self, secret: &[u8]) -> Self {
+        self.webhook_secret = Some(secret.into());
+        self
+    }
+
+    pub(crate) fn webhook_secret(&self) -> Option<&[u8]> {
+        self.webhook_secret.as_deref()
+    }
 }
 
 impl CommandState {
@@ -48,6 +68,7 @@ impl CommandState {
             trusted_proxies: TrustedProxies::default(),
             vault: Vault::new(log.pool().clone()),
             payment_timeout: DEFAULT_PAYMENT_TIMEOUT,
+            payments: Payments::default(),
             log,
         }
     }
@@ -56,6 +77,15 @@ impl CommandState {
     pub fn with_payment_timeout(mut self, timeout: Duration) -> Self {
         self.payment_timeout = timeout;
         self
+    }
+
+    pub fn with_payments(mut self, payments: Payments) -> Self {
+        self.payments = payments;
+        self
+    }
+
+    pub(crate) fn payments(&self) -> &Payments {
+        &self.payments
     }
 
     pub(crate) fn payment_timeout(&self) -> chrono::Duration {

@@ -17,6 +17,7 @@ use crate::receiver::Receiver;
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 pub const PASSWORD: &str = "correct horse battery";
 
+pub const STRIPE_WEBHOOK_SECRET: &str = "whsec_stripe-signing-secret-for-tests";
 pub const PLATFORM_WEBHOOK_SECRET: &str = "platform-webhook-secret-for-tests-0123456789";
 
 pub struct TestApp {
@@ -84,6 +85,7 @@ fn config_for(
             "NATS_SUBJECT_PREFIX" => Some(names.subject_prefix.clone()),
             "JWT_SECRET" => Some(JWT_SECRET.to_owned()),
             "PLATFORM_WEBHOOK_SECRET" => Some(PLATFORM_WEBHOOK_SECRET.to_owned()),
+            "STRIPE_WEBHOOK_SECRET" => Some(STRIPE_WEBHOOK_SECRET.to_owned()),
             "READ_YOUR_WRITES_TIMEOUT_MS" => Some("2000".to_owned()),
             // Four apps run at once against one Postgres (100 connections).
             "DATABASE_MAX_CONNECTIONS" => Some("16".to_owned()),
@@ -585,6 +587,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/bridge/dispatch"),
     ("POST", "/api/v1/public/stores/{slug}/checkout"),
     ("POST", "/api/v1/public/payments/{session}/confirm"),
+    ("POST", "/api/v1/webhooks/stripe"),
     (
         "POST",
         "/api/v1/stores/{store_id}/orders/{order_id}/fulfillments",

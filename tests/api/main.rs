@@ -17,6 +17,7 @@ mod isolation;
 mod media;
 mod openapi;
 mod orders;
+mod payments;
 mod products;
 mod receiver;
 mod storefront;

@@ -4,15 +4,18 @@
 mod parse;
 mod payment;
 mod place;
+mod stripe;
+mod stripe_signature;
 
 use api_core::{ApiError, ApiJson, openapi::ErrorEnvelope};
 use axum::{
+    body::Bytes,
     extract::{Path, State},
-    http::{Method, Uri},
+    http::{HeaderMap, Method, Uri},
     response::Response,
 };
 use domain::store::{Store, StoreStatus};
-use schemas::api::orders::{CheckoutRequest, CheckoutView, OrderView};
+use schemas::api::orders::{CheckoutRequest, CheckoutView, OrderView, StripeReceipt};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -27,6 +30,7 @@ pub fn router() -> OpenApiRouter<CommandState> {
     OpenApiRouter::new()
         .routes(routes!(checkout))
         .routes(routes!(confirm_payment))
+        .routes(routes!(stripe_webhook))
 }
 
 /// Place an order. Prices, stock and totals come from the catalog (a price sent with a
@@ -83,6 +87,30 @@ async fn confirm_payment(
     Path(session): Path<String>,
 ) -> Result<Response, ApiError> {
     Ok(payment::confirm(&state, &session).await?.into_http())
+}
+
+/// Stripe's webhook (`checkout.session.completed`, `payment_intent.payment_failed`,
+/// `charge.refunded`), verified by `Stripe-Signature` within 300 s; a redelivered event
+/// id answers what its first delivery did. 404 unless `STRIPE_WEBHOOK_SECRET` is set.
+#[utoipa::path(
+    post, path = "/api/v1/webhooks/stripe", tag = "checkout",
+    request_body(content = String, content_type = "application/json", description = "A Stripe event, exactly as Stripe signed it"),
+    params(("Stripe-Signature" = String, Header, description = "`t=<unix seconds>,v1=<hex HMAC-SHA256 of t.body>`")),
+    responses(
+        (status = 200, description = "Handled or ignored", body = api_core::Data<StripeReceipt>),
+        (status = 400, description = "Bad or stale signature, or not a Stripe event", body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope), (status = 413, body = ErrorEnvelope),
+    ),
+)]
+async fn stripe_webhook(
+    State(state): State<CommandState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let signature = headers
+        .get("stripe-signature")
+        .and_then(|value| value.to_str().ok());
+    stripe::receive(&state, signature, &body).await
 }
 
 /// The live, open store with this slug; anything else is a 404.

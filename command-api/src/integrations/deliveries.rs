@@ -82,7 +82,7 @@ pub(super) async fn dispatch(
             "the integration is disabled; enable it first",
         ));
     }
-    let queued = queue::dispatch(state.pool(), &event, store_id, &chosen)
+    let queued = queue::dispatch(state.pool(), &event, store_id, &chosen, &state.vault)
         .await
         .map_err(ApiError::internal)?;
     let views = queued

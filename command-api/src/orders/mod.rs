@@ -12,6 +12,7 @@ use schemas::api::{
 use sqlx::PgPool;
 use uuid::Uuid;
 
+pub(crate) use commands::write_failed;
 pub(crate) use ordering::{OrderFold, order_stream};
 use utoipa_axum::{router::OpenApiRouter, routes};
 

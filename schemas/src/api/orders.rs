@@ -146,3 +146,14 @@ pub struct NoteRequest {
     /// 1–2,000 characters.
     pub note: String,
 }
+
+/// What a Stripe webhook did: `paid`, `payment_failed`, `refunded`, or `ignored` (an
+/// event type not handled, an order not ours, or a change already recorded; `detail`
+/// says which).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StripeReceipt {
+    pub event_id: String,
+    pub outcome: String,
+    pub order_id: Option<Uuid>,
+    pub detail: Option<String>,
+}
