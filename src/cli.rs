@@ -1,7 +1,8 @@
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use projections::{
-    Projection, catalog::Catalog, rebuild, store_activity::StoreActivity, stores::Stores,
+    Projection, catalog::Catalog, orders::Orders, rebuild, store_activity::StoreActivity,
+    stores::Stores,
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -51,7 +52,7 @@ enum JobsCommand {
 enum ProjectionsCommand {
     /// Replay the log into fresh tables and swap them in, without downtime.
     Rebuild {
-        #[arg(value_parser = [StoreActivity::NAME, Stores::NAME, Catalog::NAME])]
+        #[arg(value_parser = [StoreActivity::NAME, Stores::NAME, Catalog::NAME, Orders::NAME])]
         name: String,
     },
 }
@@ -87,6 +88,7 @@ impl Cli {
                 let report = match name.as_str() {
                     Stores::NAME => rebuild(&pool, &Stores).await?,
                     Catalog::NAME => rebuild(&pool, &Catalog).await?,
+                    Orders::NAME => rebuild(&pool, &Orders).await?,
                     _ => rebuild(&pool, &StoreActivity).await?,
                 };
                 info!(

@@ -11,14 +11,17 @@ use axum::{
     routing::get,
 };
 use eventlog::jetstream::StreamNames;
-use projections::{Projection, catalog::Catalog, store_activity::StoreActivity, stores::Stores};
+use projections::{
+    Projection, catalog::Catalog, orders::Orders, store_activity::StoreActivity, stores::Stores,
+};
 
 /// Every consumer with a checkpoint (the projector's projections and the bridge
 /// relay's router), for the lag figures.
-const PROJECTIONS: [&str; 5] = [
+const PROJECTIONS: [&str; 6] = [
     StoreActivity::NAME,
     Stores::NAME,
     Catalog::NAME,
+    Orders::NAME,
     bridge_relay::NAME,
     workers::store_deletion::NAME,
 ];

@@ -15,7 +15,7 @@ use bridge_relay::RelayConfig;
 use command_api::{AttemptLimits, CommandState, Payments};
 use eventlog::{EventLog, GroupCommitConfig};
 use projections::{
-    Projection, Projector, ProjectorConfig, catalog::Catalog, run_projector,
+    Projection, Projector, ProjectorConfig, catalog::Catalog, orders::Orders, run_projector,
     store_activity::StoreActivity, stores::Stores,
 };
 use query_api::{Freshness, QueryState};
@@ -254,6 +254,7 @@ fn read_models() -> Projector {
         .with(StoreActivity)
         .with(Stores)
         .with(Catalog)
+        .with(Orders)
         .replacing(&[StoreActivity::NAME, Stores::NAME, Catalog::NAME])
 }
 

@@ -5,6 +5,7 @@
 mod bridge;
 mod catalog;
 mod http;
+mod orders;
 mod results;
 mod scratch;
 mod spine;
@@ -35,6 +36,8 @@ enum Suite {
     Catalog(catalog::Options),
     /// The bridge relay: signed deliveries, logged, to receivers on loopback.
     Bridge(bridge::Options),
+    /// The money path: checkouts, paid checkouts, the last-unit race under load.
+    Orders(orders::Options),
     /// Two commits' recorded runs side by side: minimum / median of each figure.
     Compare {
         /// A results file, e.g. `bench/results/spine.jsonl`.
@@ -57,6 +60,7 @@ async fn main() -> anyhow::Result<()> {
             Suite::Http(_) => "http",
             Suite::Catalog(_) => "catalog",
             Suite::Bridge(_) => "bridge",
+            Suite::Orders(_) => "orders",
             Suite::Compare { .. } => anyhow::bail!("--record records a suite's run"),
         };
         results::record_into(suite);
@@ -66,6 +70,7 @@ async fn main() -> anyhow::Result<()> {
         Suite::Http(options) => http::run(options).await,
         Suite::Catalog(options) => catalog::run(options).await,
         Suite::Bridge(options) => bridge::run(options).await,
+        Suite::Orders(options) => orders::run(options).await,
         Suite::Compare { file, older, newer } => {
             results::compare(&file, older.as_deref(), newer.as_deref())
         }

@@ -3,6 +3,7 @@
 //! or not at all.
 
 mod change;
+mod view;
 
 pub use change::{OrderChange, OrderOutcome, OrderWriteError, change_order};
 use domain::{
@@ -12,6 +13,7 @@ use domain::{
 use eventlog::Fold;
 use schemas::Event;
 use uuid::Uuid;
+pub use view::{money, order_view};
 
 pub struct OrderFold;
 

@@ -12,9 +12,16 @@ use chacha20poly1305::{
 use moka::future::Cache;
 use schemas::pii::Sealed;
 use serde::{Serialize, de::DeserializeOwned};
+use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use thiserror::Error;
 use uuid::Uuid;
+
+/// What a store's customers are unique by and found by: a digest of the normalised
+/// email, so the address itself is kept nowhere that outlives the customer's erasure.
+pub fn email_digest(normalised_email: &str) -> String {
+    hex::encode(Sha256::digest(normalised_email.as_bytes()))
+}
 
 /// How long a process may keep using a key after another process erased it.
 const KEY_CACHE_TTL: Duration = Duration::from_secs(60);

@@ -4,6 +4,7 @@
 
 pub mod catalog;
 mod checkpoint;
+pub mod orders;
 mod projection;
 mod rebuild;
 mod runtime;

@@ -21,6 +21,7 @@ use moka::future::Cache;
 use projections::{
     Projection,
     catalog::{CATALOG_CHANGED_CHANNEL, Catalog},
+    orders::Orders,
     stores::{STORE_CHANGED_CHANNEL, Stores},
 };
 use sqlx::{PgPool, postgres::PgListener};
@@ -111,6 +112,8 @@ pub enum ReadModel {
     Catalog,
     /// The relay's view of integrations (`bridge_endpoints`).
     Bridge,
+    /// Orders, customers and daily sales.
+    Orders,
 }
 
 /// A storefront catalog page: which store, at which of its generations, which request.
@@ -125,6 +128,7 @@ struct Inner {
     stores_checkpoint: watch::Sender<i64>,
     catalog_checkpoint: watch::Sender<i64>,
     bridge_checkpoint: watch::Sender<i64>,
+    orders_checkpoint: watch::Sender<i64>,
     public_stores: Cache<String, Cached<CachedPage>>,
     /// The active store a storefront slug names right now (`None`: no such store).
     store_ids: Cache<String, Cached<Option<Uuid>>>,
@@ -147,13 +151,14 @@ struct Inner {
 }
 
 impl ReadModel {
-    const ALL: [Self; 3] = [Self::Stores, Self::Catalog, Self::Bridge];
+    const ALL: [Self; 4] = [Self::Stores, Self::Catalog, Self::Bridge, Self::Orders];
 
     fn projection(self) -> &'static str {
         match self {
             Self::Stores => Stores::NAME,
             Self::Catalog => Catalog::NAME,
             Self::Bridge => bridge_relay::NAME,
+            Self::Orders => Orders::NAME,
         }
     }
 }
@@ -170,12 +175,13 @@ impl Freshness {
         listener
             .listen_all([STORE_CHANGED_CHANNEL, CATALOG_CHANGED_CHANNEL])
             .await?;
-        let [stores_at, catalog_at, bridge_at] = read_checkpoints(&pool).await?;
+        let [stores_at, catalog_at, bridge_at, orders_at] = read_checkpoints(&pool).await?;
         let freshness = Self {
             inner: Arc::new(Inner {
                 stores_checkpoint: watch::Sender::new(stores_at),
                 catalog_checkpoint: watch::Sender::new(catalog_at),
                 bridge_checkpoint: watch::Sender::new(bridge_at),
+                orders_checkpoint: watch::Sender::new(orders_at),
                 public_stores: Cache::builder()
                     .max_capacity(budget.0 / 10)
                     .weigher(|slug: &String, page| weight(slug.len(), page_bytes(page)))
@@ -258,6 +264,7 @@ impl Freshness {
             ReadModel::Stores => &self.inner.stores_checkpoint,
             ReadModel::Catalog => &self.inner.catalog_checkpoint,
             ReadModel::Bridge => &self.inner.bridge_checkpoint,
+            ReadModel::Orders => &self.inner.orders_checkpoint,
         }
     }
 
@@ -449,11 +456,11 @@ fn fresh_enough<T>(cached: Option<Cached<T>>, min_position: Option<i64>) -> Opti
 }
 
 /// The checkpoints of [`ReadModel::ALL`], in its order.
-async fn read_checkpoints(pool: &PgPool) -> Result<[i64; 3], sqlx::Error> {
+async fn read_checkpoints(pool: &PgPool) -> Result<[i64; 4], sqlx::Error> {
     let names = ReadModel::ALL.map(ReadModel::projection);
     let positions = projections::checkpoints(pool, &names).await?;
     // One row per name asked for, always.
-    <[i64; 3]>::try_from(positions).map_err(|_| sqlx::Error::RowNotFound)
+    <[i64; 4]>::try_from(positions).map_err(|_| sqlx::Error::RowNotFound)
 }
 
 /// A request waiting for a checkpoint to move, counted while it waits so that the poll

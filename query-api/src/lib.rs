@@ -5,6 +5,7 @@
 mod bridge;
 mod catalog;
 mod freshness;
+mod orders;
 mod state;
 mod stores;
 
@@ -19,4 +20,5 @@ pub fn routes() -> OpenApiRouter<QueryState> {
         .merge(stores::router())
         .merge(catalog::router())
         .merge(bridge::router())
+        .merge(orders::router())
 }

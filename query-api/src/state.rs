@@ -1,5 +1,6 @@
 use api_core::{auth::Authenticator, media::Media};
 use axum::extract::FromRef;
+use pii::Vault;
 use sqlx::PgPool;
 
 use crate::freshness::Freshness;
@@ -10,6 +11,8 @@ pub struct QueryState {
     pub(crate) authenticator: Authenticator,
     pub(crate) freshness: Freshness,
     pub(crate) media: Media,
+    /// Opens the contact details order and customer reads show.
+    pub(crate) vault: Vault,
 }
 
 impl QueryState {
@@ -20,6 +23,7 @@ impl QueryState {
         media: Media,
     ) -> Self {
         Self {
+            vault: Vault::new(pool.clone()),
             pool,
             authenticator,
             freshness,

@@ -588,6 +588,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/public/stores/{slug}/checkout"),
     ("POST", "/api/v1/public/payments/{session}/confirm"),
     ("POST", "/api/v1/webhooks/stripe"),
+    ("GET", "/api/v1/stores/{store_id}/orders"),
+    ("GET", "/api/v1/stores/{store_id}/orders/{order_id}"),
+    ("GET", "/api/v1/stores/{store_id}/customers"),
+    ("GET", "/api/v1/stores/{store_id}/customers/{customer_id}"),
+    ("GET", "/api/v1/stores/{store_id}/sales/today"),
+    ("GET", "/api/v1/public/stores/{slug}/orders/{number}"),
     (
         "POST",
         "/api/v1/stores/{store_id}/orders/{order_id}/fulfillments",

@@ -88,6 +88,14 @@ async fn another_merchants_store_and_keys_are_404_on_every_route() {
     )
     .await;
     let order_id = order["data"]["order"]["id"].as_str().unwrap().to_owned();
+    let customer_stream: String = sqlx::query_scalar(
+        "SELECT stream_id FROM events WHERE event_type = 'customer.created' AND store_id = $1::uuid",
+    )
+    .bind(&store_id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let customer_id = customer_stream.trim_start_matches("customer-").to_owned();
     let category = app
         .write(
             &owner,
@@ -134,7 +142,8 @@ async fn another_merchants_store_and_keys_are_404_on_every_route() {
             .replace("{collection_id}", &collection.id())
             .replace("{integration_id}", &integration_id)
             .replace("{webhook_id}", &webhook.id())
-            .replace("{order_id}", &order_id);
+            .replace("{order_id}", &order_id)
+            .replace("{customer_id}", &customer_id);
         for credential in ["bearer", "api key"] {
             let mut request = app.request(Method::from_bytes(method.as_bytes()).unwrap(), &path);
             request = match credential {

@@ -20,6 +20,7 @@ mod orders;
 mod payments;
 mod products;
 mod receiver;
+mod selling;
 mod storefront;
 mod stores;
 mod unknown_outcome;

@@ -52,6 +52,7 @@ async fn the_document_lists_exactly_the_mounted_routes_with_their_errors() {
             "{product_id}",
             "{variant_id}",
             "{order_id}",
+            "{customer_id}",
             "{category_id}",
             "{collection_id}",
         ] {
@@ -59,7 +60,8 @@ async fn the_document_lists_exactly_the_mounted_routes_with_their_errors() {
         }
         let concrete = concrete
             .replace("{product_slug}", "no-such-product")
-            .replace("{file}", "no-such-file.png");
+            .replace("{file}", "no-such-file.png")
+            .replace("{number}", "1001");
         let response = app
             .request(Method::from_bytes(method.as_bytes()).unwrap(), &concrete)
             .send()
@@ -190,6 +192,11 @@ async fn control_characters_in_every_documented_parameter_and_string_field_are_r
             "{order_id}",
             "00000000-0000-7000-8000-000000000004".to_owned(),
         ),
+        (
+            "{customer_id}",
+            "00000000-0000-7000-8000-000000000005".to_owned(),
+        ),
+        ("{number}", "1001".to_owned()),
         (
             "{session}",
             "cs_mock_00000000000070008000000000000003".to_owned(),

@@ -28,7 +28,6 @@ use schemas::{
     product::ProductData,
 };
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
@@ -55,10 +54,8 @@ pub(crate) fn customer_email_scope(store_id: Uuid) -> String {
     format!("customer.email:{store_id}")
 }
 
-/// What the store's customers are unique by: a digest of the normalised email, so the
-/// address itself is not a reservation that outlives the customer's erasure.
 pub(crate) fn email_digest(email: &domain::Email) -> String {
-    hex::encode(Sha256::digest(email.as_str().as_bytes()))
+    pii::email_digest(email.as_str())
 }
 
 pub(crate) struct Placing<'a> {

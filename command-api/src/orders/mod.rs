@@ -4,16 +4,12 @@
 mod commands;
 
 use api_core::{ApiError, FieldError};
-use domain::order::{OrderError, PlacedOrder};
-use schemas::api::{
-    orders::{OrderItemView, OrderView, TotalsView},
-    products::MoneyBody,
-};
+use domain::order::OrderError;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 pub(crate) use commands::write_failed;
-pub(crate) use ordering::{OrderFold, order_stream};
+pub(crate) use ordering::{OrderFold, money, order_stream, order_view};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::state::CommandState;
@@ -48,51 +44,6 @@ pub(crate) async fn next_order_number(pool: &PgPool, store_id: Uuid) -> Result<u
     .fetch_one(pool)
     .await?;
     Ok(u64::try_from(number).unwrap_or_default())
-}
-
-pub(crate) fn money(amount: i64, currency: &str) -> MoneyBody {
-    MoneyBody {
-        amount,
-        currency: currency.to_owned(),
-    }
-}
-
-pub(crate) fn order_view(id: Uuid, order: &PlacedOrder, version: i32) -> OrderView {
-    let currency = order.totals.currency.as_str();
-    OrderView {
-        id,
-        store_id: order.store_id,
-        number: format!("#{}", order.number),
-        status: order.status().as_str().to_owned(),
-        payment_status: order.payment.as_str().to_owned(),
-        fulfillment_status: order.fulfillment().as_str().to_owned(),
-        cancelled: order.is_closed(),
-        items: order
-            .lines
-            .iter()
-            .map(|line| OrderItemView {
-                product_id: line.product_id,
-                variant_id: line.variant_id,
-                title: line.title.clone(),
-                variant_name: line.variant_name.clone(),
-                sku: line.sku.clone(),
-                quantity: line.quantity,
-                unit_price: money(line.unit_price, currency),
-                tax: money(line.tax, currency),
-            })
-            .collect(),
-        totals: TotalsView {
-            subtotal: money(order.totals.subtotal, currency),
-            shipping: money(order.totals.shipping, currency),
-            tax: money(order.totals.tax, currency),
-            taxes_included: order.totals.taxes_included,
-            total: money(order.totals.total, currency),
-        },
-        paid: money(order.paid, currency),
-        refunded: money(order.refunded, currency),
-        payment_due: order.payment_due,
-        version,
-    }
 }
 
 /// An order rule's refusal over HTTP: a transition the order's state does not allow is a

@@ -6,7 +6,7 @@ mod filters;
 mod groups;
 mod media;
 mod products;
-mod public;
+pub(crate) mod public;
 mod rows;
 
 pub(crate) use products::require_own_store;

@@ -49,7 +49,7 @@ fn page<T: Serialize>(
 }
 
 /// The active store a slug names, from the cache when it is as new as `min_position`.
-async fn active_store(
+pub(crate) async fn active_store(
     state: &QueryState,
     slug: &str,
     min_position: Option<i64>,

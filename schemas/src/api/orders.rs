@@ -16,7 +16,7 @@ pub struct CheckoutItem {
     pub quantity: i64,
 }
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddressBody {
     /// The recipient.
@@ -103,7 +103,7 @@ pub struct CheckoutView {
 }
 
 /// Units of one variant of the order.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ItemQuantityBody {
     pub variant_id: Uuid,
@@ -156,4 +156,108 @@ pub struct StripeReceipt {
     pub outcome: String,
     pub order_id: Option<Uuid>,
     pub detail: Option<String>,
+}
+
+/// A shopper's contact details, opened for display; absent once the customer is erased.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ContactView {
+    pub email: String,
+    pub name: Option<String>,
+}
+
+/// An order in a list.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OrderSummary {
+    pub id: Uuid,
+    pub number: String,
+    pub status: String,
+    pub payment_status: String,
+    pub fulfillment_status: String,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub customer_id: Uuid,
+    pub customer: Option<ContactView>,
+    pub total: MoneyBody,
+    pub paid: MoneyBody,
+    pub refunded: MoneyBody,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FulfillmentView {
+    pub fulfillment_id: Uuid,
+    pub carrier: String,
+    pub tracking_number: Option<String>,
+    pub tracking_url: Option<String>,
+    pub items: Vec<ItemQuantityBody>,
+    pub shipped_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RefundView {
+    pub refund_id: Uuid,
+    pub amount: MoneyBody,
+    pub reason: String,
+    pub restocked: Vec<ItemQuantityBody>,
+    pub refunded_at: DateTime<Utc>,
+}
+
+/// One event of the order's own stream, personal data left out.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TimelineEntry {
+    pub position: i64,
+    pub version: i32,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub at: DateTime<Utc>,
+    pub actor: Option<String>,
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+/// An order with its customer, shipments, refunds and timeline.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OrderDetail {
+    pub order: OrderView,
+    pub customer_id: Uuid,
+    pub customer: Option<ContactView>,
+    pub shipping_address: Option<AddressBody>,
+    pub fulfillments: Vec<FulfillmentView>,
+    pub refunds: Vec<RefundView>,
+    pub created_at: DateTime<Utc>,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// A customer of the store.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CustomerRecord {
+    pub id: Uuid,
+    pub customer: Option<ContactView>,
+    pub orders: i32,
+    /// Paid, net of refunds.
+    pub lifetime_value: MoneyBody,
+    pub last_order_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A store's sales on one UTC day.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SalesDay {
+    pub day: chrono::NaiveDate,
+    /// Orders paid that day.
+    pub orders: i32,
+    /// Payments taken that day.
+    pub revenue: MoneyBody,
+    pub refunds: MoneyBody,
+    /// `revenue` / `orders`, rounded down.
+    pub average_order_value: MoneyBody,
+}
+
+/// What a shopper sees of their order: its state, lines and totals, and each shipment
+/// with its tracking.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ShopperOrderView {
+    pub order: OrderView,
+    pub fulfillments: Vec<FulfillmentView>,
 }
