@@ -231,4 +231,27 @@ async fn a_shopper_buys_the_merchant_ships_and_refunds_and_the_services_hear_of_
     ] {
         assert!(services.at(path, kind).is_empty(), "{path} {kind}");
     }
+
+    // The read models rebuild from the log to exactly what the projector built.
+    let before = order_read_models(&app.pool).await;
+    sqlx::raw_sql("UPDATE orders SET status = 'damaged'; DELETE FROM daily_sales")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    projections::rebuild(&app.pool, &projections::orders::Orders)
+        .await
+        .unwrap();
+    assert_eq!(order_read_models(&app.pool).await, before);
+}
+
+/// Every row of the order read models, as text, in a stable order.
+async fn order_read_models(pool: &sqlx::PgPool) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT row_to_json(o)::text FROM orders o \
+         UNION ALL SELECT row_to_json(c)::text FROM customers c \
+         UNION ALL SELECT row_to_json(d)::text FROM daily_sales d ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
 }
