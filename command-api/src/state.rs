@@ -10,6 +10,7 @@ use sqlx::PgPool;
 use crate::{
     aggregate::StreamLocks,
     auth::{AttemptLimits, TrustedProxies},
+    checkout::stock::StockCache,
 };
 
 /// Events between snapshots of an aggregate's state.
@@ -28,6 +29,7 @@ pub struct CommandState {
     pub(crate) service_urls: ServiceUrls,
     pub(crate) trusted_proxies: TrustedProxies,
     pub(crate) vault: Vault,
+    pub(crate) stock_cache: StockCache,
     payment_timeout: Duration,
     payments: Payments,
 }
@@ -67,6 +69,7 @@ impl CommandState {
             service_urls: ServiceUrls::default(),
             trusted_proxies: TrustedProxies::default(),
             vault: Vault::new(log.pool().clone()),
+            stock_cache: StockCache::default(),
             payment_timeout: DEFAULT_PAYMENT_TIMEOUT,
             payments: Payments::default(),
             log,

@@ -484,3 +484,65 @@ async fn a_checkout_charges_the_stores_shipping_and_tax_settings() {
     .await;
     assert_eq!(big.body["data"]["order"]["totals"]["shipping"]["amount"], 0);
 }
+
+/// Checkout keeps the products it reserved on; a merchant's change since is what the next
+/// checkout decides on, whether the kept state refuses the cart or would price it wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkout_decides_on_the_merchants_latest_change_not_on_what_it_kept() {
+    let app = spawn_app().await;
+    let shop = shop(&app).await;
+    let (product_id, variants) = product(&app, &shop, "active", &[("M", None, 1)]).await;
+    let path = format!("/api/v1/stores/{}/products/{product_id}", shop.store_id);
+    let buy = |quantity: u32| {
+        cart(
+            json!([{"variant_id": variants[0], "quantity": quantity}]),
+            "kept@example.com",
+        )
+    };
+    let unit_price =
+        |placed: &Written| placed.body["data"]["order"]["items"][0]["unit_price"]["amount"].clone();
+
+    let first = checkout(&app, &shop.slug, &buy(1)).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+
+    // Sold out as far as the last checkout knows; the merchant restocks and reprices.
+    app.write(
+        &shop.merchant,
+        Method::PATCH,
+        &path,
+        json!({"price": {"amount": 2599, "currency": "USD"}}),
+    )
+    .await;
+    app.write(
+        &shop.merchant,
+        Method::POST,
+        &format!("{path}/inventory"),
+        json!({"variant_id": variants[0], "delta": 3, "reason": "restock"}),
+    )
+    .await;
+    let restocked = checkout(&app, &shop.slug, &buy(2)).await;
+    assert_eq!(restocked.status, StatusCode::CREATED, "{}", restocked.body);
+    assert_eq!(unit_price(&restocked), 2599);
+
+    // In stock as far as the last checkout knows, at a price that is no longer the price.
+    app.write(
+        &shop.merchant,
+        Method::PATCH,
+        &path,
+        json!({"price": {"amount": 2999, "currency": "USD"}}),
+    )
+    .await;
+    let repriced = checkout(&app, &shop.slug, &buy(1)).await;
+    assert_eq!(repriced.status, StatusCode::CREATED, "{}", repriced.body);
+    assert_eq!(unit_price(&repriced), 2999);
+
+    // The last unit is gone, and the next shopper is told so.
+    let sold_out = checkout(&app, &shop.slug, &buy(1)).await;
+    assert_eq!(
+        sold_out.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        sold_out.body
+    );
+    assert_eq!(fields(&sold_out.body["error"]), ["items[0]"]);
+}

@@ -4,6 +4,7 @@
 mod parse;
 mod payment;
 mod place;
+pub(crate) mod stock;
 mod stripe;
 mod stripe_signature;
 

@@ -14,7 +14,7 @@ use domain::{
     checkout::{Destination, Priced, quote},
     customer::{self, CustomerCommand},
     order::{self, Order, PlaceOrder},
-    product::{self, Product, ProductCommand, ProductStatus},
+    product::{self, ProductCommand, ProductStatus},
     store::StoreProfile,
 };
 use eventlog::{
@@ -32,7 +32,10 @@ use sqlx::PgPool;
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
-use super::parse::Cart;
+use super::{
+    parse::Cart,
+    stock::{Source, Stocked, load_products},
+};
 use crate::{
     aggregate::{Answer, stream_id},
     catalog::aggregates::ProductFold,
@@ -93,9 +96,18 @@ pub(crate) async fn place(state: &CommandState, placing: Placing<'_>) -> Result<
     let digest = email_digest(&cart.email);
     let mut number = None;
     let mut shopper: Option<Shopper> = None;
+    let mut source = Source::Cached;
     for _ in 0..MAX_ATTEMPTS {
-        let stocked = load_products(state, &product_ids).await?;
-        let lines = price_lines(&cart, &products, &stocked, store_id)?;
+        let stocked = load_products(state, &product_ids, source).await?;
+        let lines = match price_lines(&cart, &products, &stocked, store_id) {
+            Ok(lines) => lines,
+            // A shopper is refused on what the log says, never on a cached guess.
+            Err(_) if source == Source::Cached => {
+                source = Source::Log;
+                continue;
+            }
+            Err(refused) => return Err(refused),
+        };
         let number = match number {
             Some(number) => number,
             None => *number.insert(
@@ -118,8 +130,17 @@ pub(crate) async fn place(state: &CommandState, placing: Placing<'_>) -> Result<
             lines: &lines,
             stocked: &stocked,
         };
-        let (parts, respond) = checkout.parts(state, idempotency.as_ref())?;
-        match state.log.append_multi(parts).await {
+        let (parts, respond, reserved) = checkout.parts(state, idempotency.as_ref())?;
+        let outcome = state.log.append_multi(parts).await;
+        match &outcome {
+            Ok(MultiAppendOutcome::Appended(_)) => {
+                for (product_id, after) in reserved {
+                    state.stock_cache.committed(product_id, after);
+                }
+            }
+            _ => state.stock_cache.forget(&product_ids),
+        }
+        match outcome {
             Ok(MultiAppendOutcome::Appended(appended)) => {
                 let order = appended
                     .last()
@@ -141,6 +162,7 @@ pub(crate) async fn place(state: &CommandState, placing: Placing<'_>) -> Result<
                     .starts_with(<ProductFold as crate::aggregate::Aggregate>::STREAM_PREFIX) =>
             {
                 shopper = Some(current);
+                source = Source::Log;
             }
             // Another checkout created this shopper meanwhile: use that customer.
             Err(AppendError::UniqueKeyTaken { .. }) if current.is_new => {}
@@ -192,35 +214,6 @@ async fn products_of(
         }
     }
     Ok(products)
-}
-
-struct Stocked {
-    product: Product,
-    version: i32,
-}
-
-async fn load_products(
-    state: &CommandState,
-    product_ids: &[Uuid],
-) -> Result<HashMap<Uuid, Stocked>, ApiError> {
-    let mut stocked = HashMap::with_capacity(product_ids.len());
-    for id in product_ids {
-        let loaded = eventlog::load::<ProductFold>(
-            state.pool(),
-            &stream_id::<ProductFold>(*id),
-            state.snapshot_every(),
-        )
-        .await
-        .map_err(ApiError::internal)?;
-        stocked.insert(
-            *id,
-            Stocked {
-                product: loaded.state,
-                version: loaded.version,
-            },
-        );
-    }
-    Ok(stocked)
 }
 
 /// Each line as the catalog prices it now, or a 422 naming every line that cannot be
@@ -345,19 +338,22 @@ struct Decided<'a> {
 
 type Respond = Arc<dyn Fn(&Appended) -> RecordedResponse + Send + Sync>;
 
+/// Each product as the stock reservation leaves it, once committed.
+type Reserved = Vec<(Uuid, Stocked)>;
+
 impl Decided<'_> {
     fn parts(
         &self,
         state: &CommandState,
         idempotency: Option<&Idempotency>,
-    ) -> Result<(Vec<AppendRequest>, Respond), ApiError> {
+    ) -> Result<(Vec<AppendRequest>, Respond, Reserved), ApiError> {
         let metadata = EventMetadata {
             actor: Some(format!("customer:{}", self.shopper.customer_id)),
             correlation_id: Some(self.order_id),
             idempotency_key: idempotency.map(|i| i.key().to_owned()),
             ..EventMetadata::default()
         };
-        let mut parts = self.stock_parts(&metadata)?;
+        let (mut parts, reserved) = self.stock_parts(&metadata)?;
         if self.shopper.is_new {
             parts.push(self.customer_part(&metadata)?);
         }
@@ -377,7 +373,7 @@ impl Decided<'_> {
             order = order.idempotent(idempotency.claim(move |appended| respond(appended)));
         }
         parts.push(order);
-        Ok((parts, respond))
+        Ok((parts, respond, reserved))
     }
 
     fn session(&self) -> String {
@@ -439,7 +435,10 @@ impl Decided<'_> {
     }
 
     /// One part per product: its stock reserved at the version it was read at.
-    fn stock_parts(&self, metadata: &EventMetadata) -> Result<Vec<AppendRequest>, ApiError> {
+    fn stock_parts(
+        &self,
+        metadata: &EventMetadata,
+    ) -> Result<(Vec<AppendRequest>, Reserved), ApiError> {
         let mut by_product: BTreeMap<Uuid, Vec<ItemQuantity>> = BTreeMap::new();
         for line in self.lines {
             by_product
@@ -466,15 +465,18 @@ impl Decided<'_> {
                 // a bug, not the shopper's.
                 let events =
                     product::decide(&stocked.product, &command).map_err(ApiError::internal)?;
-                Ok(AppendRequest::new(
+                let after = stocked.after(&events);
+                let part = AppendRequest::new(
                     stream_id::<ProductFold>(product_id),
                     ExpectedVersion::Exact(stocked.version),
                     events.into_iter().map(NewEvent::new).collect(),
                 )
                 .in_store(self.store_id)
-                .with_metadata(metadata.clone()))
+                .with_metadata(metadata.clone());
+                Ok((part, (product_id, after)))
             })
-            .collect()
+            .collect::<Result<Vec<_>, ApiError>>()
+            .map(|planned| planned.into_iter().unzip())
     }
 
     fn customer_part(&self, metadata: &EventMetadata) -> Result<AppendRequest, ApiError> {
