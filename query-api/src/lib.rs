@@ -4,6 +4,7 @@
 
 mod bridge;
 mod catalog;
+mod csv_stream;
 mod freshness;
 mod orders;
 mod state;

@@ -590,6 +590,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/webhooks/stripe"),
     ("GET", "/api/v1/stores/{store_id}/orders"),
     ("GET", "/api/v1/stores/{store_id}/orders/{order_id}"),
+    ("GET", "/api/v1/stores/{store_id}/orders/export.csv"),
     ("GET", "/api/v1/stores/{store_id}/customers"),
     ("GET", "/api/v1/stores/{store_id}/customers/{customer_id}"),
     ("GET", "/api/v1/stores/{store_id}/sales/today"),

@@ -165,6 +165,33 @@ async fn a_shopper_buys_the_merchant_ships_and_refunds_and_the_services_hear_of_
     );
     assert!(detail["timeline"][0]["data"].get("contact").is_none());
 
+    // The orders as CSV: one line per item, the shopper named, the refund counted.
+    let export = |query: &'static str| {
+        let request = app
+            .request(Method::GET, &format!("{orders_path}/export.csv{query}"))
+            .bearer_auth(&shop.merchant.access)
+            .header("x-min-position", refunded.position.unwrap().to_string());
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response.text().await.unwrap()
+        }
+    };
+    let csv = export("?email=grace@example.com").await;
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(
+        lines[0].starts_with("order_id,number,created_at,status"),
+        "{csv}"
+    );
+    let line: Vec<&str> = lines[1].split(',').collect();
+    assert_eq!(
+        (line[1], line[12], line[13], line[15], line[23]),
+        ("#1001", "3998", "500", "grace@example.com", "2"),
+        "{csv}"
+    );
+    assert_eq!(export("?status=pending").await.lines().count(), 1);
+
     // The customer and today's sales.
     let (_, customers) = app
         .read(

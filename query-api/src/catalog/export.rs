@@ -1,21 +1,12 @@
 //! The catalog as CSV, one line per variant (or per product without variants), streamed
-//! page by page: memory stays flat however large the catalog is, and no database
-//! connection waits on a client that does not read.
-
-use std::time::Duration;
+//! page by page (`csv_stream`).
 
 use api_core::{ApiError, ApiQuery, auth::Reader, openapi::ReadErrors, resource_id};
 use axum::{
-    body::Body,
     extract::{Path, State},
-    http::header,
-    response::{IntoResponse, Response},
+    response::Response,
 };
-use bytes::Bytes;
-use futures::stream;
 use sqlx::PgPool;
-use tokio::sync::mpsc;
-use tracing::warn;
 use uuid::Uuid;
 
 use super::{
@@ -23,17 +14,14 @@ use super::{
     products::{CATALOG_MODELS, require_own_store},
     rows::ProductRow,
 };
-use crate::{freshness::MinPosition, state::QueryState};
+use crate::{
+    csv_stream::{CsvSink, streamed},
+    freshness::MinPosition,
+    state::QueryState,
+};
 
-/// Lines are sent in chunks of about this size.
-const CHUNK_BYTES: usize = 64 * 1024;
-/// Chunks buffered between the database reader and the client: the reader waits for a
-/// slow client instead of piling rows up in memory.
-const CHUNKS_IN_FLIGHT: usize = 4;
 /// Products read per statement; the connection goes back to the pool between pages.
 const PAGE_ROWS: i64 = 200;
-/// A client that takes no chunk for this long is cut off (its file ends short).
-const STALLED_CLIENT: Duration = Duration::from_secs(30);
 
 const HEADER: [&str; 19] = [
     "product_id",
@@ -57,71 +45,56 @@ const HEADER: [&str; 19] = [
     "updated_at",
 ];
 
-fn lines(product: &ProductRow, out: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
-    let price = product.price_amount.to_string();
-    let compare_at = product
-        .compare_at_amount
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let cost = product
-        .cost_amount
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let tags = product.tags.join("|");
+/// The product's lines: one per variant, or one for a product without variants.
+fn lines(product: &ProductRow) -> Vec<[String; 19]> {
+    let optional = |amount: Option<i64>| amount.map(|a| a.to_string()).unwrap_or_default();
     let categories: Vec<String> = product.category_ids.iter().map(Uuid::to_string).collect();
-    let categories = categories.join("|");
-    let (created, updated) = (
-        product.created_at.to_rfc3339(),
-        product.updated_at.to_rfc3339(),
-    );
-    let id = product.id.to_string();
-    let description = product.description.as_deref().unwrap_or_default();
-    let mut line = |variant: [&str; 6]| {
-        out.write_record([
-            id.as_str(),
-            &product.title,
-            &product.slug,
-            &product.status,
-            &product.currency,
-            &price,
-            &compare_at,
-            &cost,
-            &tags,
-            &categories,
-            variant[0],
-            variant[1],
-            variant[2],
-            variant[3],
-            variant[4],
-            variant[5],
-            description,
-            &created,
-            &updated,
-        ])
+    let line = |variant: [String; 6]| {
+        let [variant_id, name, sku, price, inventory, options] = variant;
+        [
+            product.id.to_string(),
+            product.title.clone(),
+            product.slug.clone(),
+            product.status.clone(),
+            product.currency.clone(),
+            product.price_amount.to_string(),
+            optional(product.compare_at_amount),
+            optional(product.cost_amount),
+            product.tags.join("|"),
+            categories.join("|"),
+            variant_id,
+            name,
+            sku,
+            price,
+            inventory,
+            options,
+            product.description.clone().unwrap_or_default(),
+            product.created_at.to_rfc3339(),
+            product.updated_at.to_rfc3339(),
+        ]
     };
     if product.variants.is_empty() {
-        return line(["", "", "", "", "", ""]);
+        return vec![line(Default::default())];
     }
-    for variant in product.variants.iter() {
-        let options: Vec<String> = variant
-            .options
-            .iter()
-            .map(|o| format!("{}={}", o.name, o.value))
-            .collect();
-        line([
-            &variant.variant_id.to_string(),
-            &variant.name,
-            variant.sku.as_deref().unwrap_or_default(),
-            &variant
-                .price
-                .as_ref()
-                .map(|p| p.amount.to_string())
-                .unwrap_or_default(),
-            &variant.inventory_count.to_string(),
-            &options.join("|"),
-        ])?;
-    }
-    Ok(())
+    product
+        .variants
+        .iter()
+        .map(|variant| {
+            let options: Vec<String> = variant
+                .options
+                .iter()
+                .map(|o| format!("{}={}", o.name, o.value))
+                .collect();
+            line([
+                variant.variant_id.to_string(),
+                variant.name.clone(),
+                variant.sku.clone().unwrap_or_default(),
+                optional(variant.price.as_ref().map(|p| p.amount)),
+                variant.inventory_count.to_string(),
+                options.join("|"),
+            ])
+        })
+        .collect()
 }
 
 /// What an export reads: the store, its filters and the product sets they stand for.
@@ -131,12 +104,10 @@ struct ExportQuery {
     membership: Membership,
 }
 
-/// Reads the products a page at a time and sends CSV chunks until done, the client left
-/// or it stalled.
-async fn produce(pool: PgPool, export: ExportQuery, chunks: mpsc::Sender<Bytes>) {
-    let new_writer = || csv::Writer::from_writer(Vec::with_capacity(CHUNK_BYTES * 2));
-    let mut out = new_writer();
-    if out.write_record(HEADER).is_err() {
+/// Reads the products a page at a time and writes their lines until done, the client
+/// left or it stalled.
+async fn produce(pool: PgPool, export: ExportQuery, mut sink: CsvSink) {
+    if !sink.record(HEADER).await {
         return;
     }
     let mut after = None;
@@ -153,49 +124,20 @@ async fn produce(pool: PgPool, export: ExportQuery, chunks: mpsc::Sender<Bytes>)
         .await
         {
             Ok(page) => page,
-            Err(error) => {
-                // The status line is long gone: the client sees a truncated file, and
-                // the cut is logged.
-                warn!(%error, "catalog export stopped");
-                return;
-            }
+            Err(error) => return sink.failed(&error),
         };
         let last_page = page.len() < usize::try_from(PAGE_ROWS).unwrap_or(usize::MAX);
         after = page.last().map(|product| (product.created_at, product.id));
-        for product in &page {
-            if lines(product, &mut out)
-                .and_then(|()| Ok(out.flush()?))
-                .is_err()
-            {
+        for line in page.iter().flat_map(lines) {
+            if !sink.record(&line).await {
                 return;
-            }
-            if out.get_ref().len() >= CHUNK_BYTES {
-                let Ok(chunk) = std::mem::replace(&mut out, new_writer()).into_inner() else {
-                    return;
-                };
-                if !send(&chunks, chunk).await {
-                    return;
-                }
             }
         }
         if last_page {
             break;
         }
     }
-    if let Ok(rest) = out.into_inner() {
-        send(&chunks, rest).await;
-    }
-}
-
-/// Hands a chunk to the response; false when the client left or stalled.
-async fn send(chunks: &mpsc::Sender<Bytes>, chunk: Vec<u8>) -> bool {
-    match tokio::time::timeout(STALLED_CLIENT, chunks.send(Bytes::from(chunk))).await {
-        Ok(sent) => sent.is_ok(),
-        Err(_) => {
-            warn!("catalog export cut off: the client took nothing for 30 s");
-            false
-        }
-    }
+    sink.finish().await;
 }
 
 /// The catalog as CSV (one line per variant), with the list's filters. Streamed.
@@ -220,28 +162,15 @@ pub(super) async fn export_products(
         .await?;
     require_own_store(&state, &principal, store_id).await?;
     let membership = Membership::load(&state.pool, store_id, &filters).await?;
-    let (sender, receiver) = mpsc::channel(CHUNKS_IN_FLIGHT);
     let export = ExportQuery {
         store_id,
         filters,
         membership,
     };
-    tokio::spawn(produce(state.pool.clone(), export, sender));
-    let body = stream::unfold(receiver, |mut receiver| async move {
-        receiver
-            .recv()
-            .await
-            .map(|chunk| (Ok::<_, std::convert::Infallible>(chunk), receiver))
-    });
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"catalog-{store_id}.csv\""),
-            ),
-        ],
-        Body::from_stream(body),
-    )
-        .into_response())
+    let pool = state.pool.clone();
+    Ok(streamed(
+        "catalog",
+        format!("catalog-{store_id}.csv"),
+        move |sink| produce(pool, export, sink),
+    ))
 }

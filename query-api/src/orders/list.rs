@@ -75,7 +75,7 @@ pub(super) struct OrderQuery {
     per_page: Option<u32>,
 }
 
-struct Filters {
+pub(super) struct Filters {
     status: Option<String>,
     payment_status: Option<String>,
     fulfillment_status: Option<String>,
@@ -117,7 +117,7 @@ fn time(
 }
 
 impl Filters {
-    fn parse(query: &OrderQuery) -> Result<Self, ApiError> {
+    pub(super) fn parse(query: &OrderQuery) -> Result<Self, ApiError> {
         let mut errors = Vec::new();
         one_of(&mut errors, "status", query.status.as_ref(), &STATUSES);
         one_of(
@@ -201,7 +201,7 @@ impl Filters {
         }
     }
 
-    fn push_where(&self, sql: &mut QueryBuilder<Postgres>, store_id: Uuid) {
+    pub(super) fn push_where(&self, sql: &mut QueryBuilder<Postgres>, store_id: Uuid) {
         sql.push(" WHERE o.store_id = ").push_bind(store_id);
         let mut equals = |column: &str, value: &Option<String>| {
             if let Some(value) = value {

@@ -5,6 +5,7 @@
 
 mod customers;
 mod detail;
+mod export;
 mod list;
 mod sales;
 mod status_page;
@@ -27,6 +28,7 @@ pub fn router() -> OpenApiRouter<QueryState> {
     OpenApiRouter::new()
         .routes(routes!(list::list_orders))
         .routes(routes!(detail::get_order))
+        .routes(routes!(export::export_orders))
         .routes(routes!(customers::list_customers))
         .routes(routes!(customers::get_customer))
         .routes(routes!(sales::sales_today))
