@@ -157,3 +157,61 @@ async fn twenty_exports_that_never_read_hold_no_connection_others_need() {
     assert_eq!(status, StatusCode::OK);
     drop(stalled);
 }
+
+/// More orders than one page of the export: every order once, none skipped at a page's
+/// edge, newest first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_orders_export_pages_through_every_order_once() {
+    use std::collections::HashSet;
+
+    use crate::checkout::{cart, checkout, product, shop};
+
+    let app = spawn_app().await;
+    let shop = shop(&app).await;
+    let (_, variants) = product(&app, &shop, "active", &[("M", None, 1000)]).await;
+    let orders = 450;
+    let body = cart(
+        json!([{"variant_id": variants[0], "quantity": 1}]),
+        "bulk@example.com",
+    );
+    let positions: Vec<i64> = futures::stream::iter(0..orders)
+        .map(|_| async {
+            let placed = checkout(&app, &shop.slug, &body).await;
+            assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+            placed.position.unwrap()
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    let response = app
+        .request(
+            Method::GET,
+            &format!("/api/v1/stores/{}/orders/export.csv", shop.store_id),
+        )
+        .bearer_auth(&shop.merchant.access)
+        .header(
+            "x-min-position",
+            positions.iter().max().unwrap().to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let csv = response.text().await.unwrap();
+    let created: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').nth(2).unwrap())
+        .collect();
+    let numbers: HashSet<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').nth(1).unwrap())
+        .collect();
+    assert_eq!(created.len(), orders, "one line per order");
+    assert_eq!(numbers.len(), orders, "each order once");
+    assert!(
+        created.windows(2).all(|pair| pair[0] >= pair[1]),
+        "newest first"
+    );
+}
