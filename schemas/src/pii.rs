@@ -9,8 +9,44 @@ use uuid::Uuid;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sealed {
     pub key_id: Uuid,
+    #[serde(with = "sealed_bytes")]
     pub nonce: Vec<u8>,
+    #[serde(with = "sealed_bytes")]
     pub ciphertext: Vec<u8>,
+}
+
+/// Sealed bytes are raw in the log's binary encoding (unchanged since the first event)
+/// and base64 in JSON (read models): as an array of numbers, an order's JSON grew past
+/// Postgres's inline limit and was compressed on every write. JSON written before still
+/// reads.
+mod sealed_bytes {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.serialize_str(&STANDARD.encode(bytes))
+        } else {
+            bytes.serialize(serializer)
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        Base64(String),
+        Numbers(Vec<u8>),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        if !deserializer.is_human_readable() {
+            return Vec::deserialize(deserializer);
+        }
+        match Text::deserialize(deserializer)? {
+            Text::Base64(text) => STANDARD.decode(text).map_err(D::Error::custom),
+            Text::Numbers(bytes) => Ok(bytes),
+        }
+    }
 }
 
 /// Where an order ships.
@@ -32,4 +68,35 @@ pub struct ContactDetails {
     pub email: String,
     pub name: Option<String>,
     pub shipping_address: Option<PostalAddress>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn sealed_json_is_base64_and_json_of_numbers_still_reads() {
+        let sealed = Sealed {
+            key_id: Uuid::from_u128(1),
+            nonce: vec![0, 1, 2],
+            ciphertext: vec![255, 254],
+        };
+        let written = serde_json::to_value(&sealed).unwrap();
+        assert_eq!(written["nonce"], "AAEC");
+        assert_eq!(written["ciphertext"], "//4=");
+        assert_eq!(serde_json::from_value::<Sealed>(written).unwrap(), sealed);
+        let earlier =
+            json!({"key_id": Uuid::from_u128(1), "nonce": [0, 1, 2], "ciphertext": [255, 254]});
+        assert_eq!(serde_json::from_value::<Sealed>(earlier).unwrap(), sealed);
+        assert!(
+            serde_json::from_value::<Sealed>(
+                json!({"key_id": Uuid::from_u128(1), "nonce": "not base64!", "ciphertext": ""})
+            )
+            .is_err()
+        );
+    }
 }
