@@ -18,21 +18,58 @@ use crate::projection::{Projection, Target};
 pub struct Orders;
 
 struct Tables {
-    orders: &'static str,
-    customers: &'static str,
-    daily_sales: &'static str,
+    orders_by_id: &'static str,
+    save_order: &'static str,
+    insert_customer: &'static str,
+    update_customer: &'static str,
+    add_customer_totals: &'static str,
+    add_day: &'static str,
 }
 
-const LIVE: Tables = Tables {
-    orders: "orders",
-    customers: "customers",
-    daily_sales: "daily_sales",
-};
-const SHADOW: Tables = Tables {
-    orders: "orders_shadow",
-    customers: "customers_shadow",
-    daily_sales: "daily_sales_shadow",
-};
+/// Orders move only forward in log position (`fold` skips what a row has seen), and the
+/// totals grow only with the order events that moved a row, so replays are harmless.
+macro_rules! statements_for {
+    ($suffix:literal) => {
+        Tables {
+            orders_by_id: concat!(
+                "SELECT id, state, fulfillments, refunds, cancelled_at, created_at, version, ",
+                "last_position, updated_at FROM orders", $suffix, " WHERE id = ANY($1)"
+            ),
+            save_order: concat!(
+                "INSERT INTO orders", $suffix, " (id, store_id, number, customer_id, status, ",
+                "payment_status, fulfillment_status, cancelled_at, currency, total, paid, refunded, ",
+                "state, fulfillments, refunds, version, last_position, created_at, updated_at) ",
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, ",
+                "$18, $19) ON CONFLICT (id) DO UPDATE SET status = $5, payment_status = $6, ",
+                "fulfillment_status = $7, cancelled_at = $8, paid = $11, refunded = $12, state = $13, ",
+                "fulfillments = $14, refunds = $15, version = $16, last_position = $17, updated_at = $19"
+            ),
+            insert_customer: concat!(
+                "INSERT INTO customers", $suffix, " (id, store_id, email_digest, contact, ",
+                "last_position, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) ",
+                "ON CONFLICT (id) DO NOTHING"
+            ),
+            update_customer: concat!(
+                "UPDATE customers", $suffix, " SET contact = $2, ",
+                "email_digest = coalesce($3, email_digest), last_position = $4, updated_at = $5 ",
+                "WHERE id = $1 AND last_position < $4"
+            ),
+            add_customer_totals: concat!(
+                "UPDATE customers", $suffix, " SET orders = orders + $2, ",
+                "lifetime_value = lifetime_value + $3, ",
+                "last_order_at = greatest(last_order_at, $4) WHERE id = $1"
+            ),
+            add_day: concat!(
+                "INSERT INTO daily_sales", $suffix, " AS t (store_id, day, orders, gross, refunds) ",
+                "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (store_id, day) DO UPDATE SET ",
+                "orders = t.orders + $3, gross = t.gross + $4, refunds = t.refunds + $5"
+            ),
+        }
+    };
+}
+
+const LIVE: Tables = statements_for!("");
+const SHADOW: Tables = statements_for!("_shadow");
 
 /// One order as this batch leaves it.
 struct OrderRow {
@@ -200,12 +237,7 @@ async fn load_orders(
     tables: &Tables,
     ids: &[Uuid],
 ) -> Result<HashMap<Uuid, OrderRow>, sqlx::Error> {
-    let statement = format!(
-        "SELECT id, state, fulfillments, refunds, cancelled_at, created_at, version, \
-         last_position, updated_at FROM {} WHERE id = ANY($1)",
-        tables.orders
-    );
-    let found = sqlx::query(sqlx::AssertSqlSafe(statement))
+    let found = sqlx::query(tables.orders_by_id)
         .bind(ids)
         .fetch_all(&mut *conn)
         .await?;
@@ -241,19 +273,9 @@ async fn save_orders(
     tables: &Tables,
     rows: impl Iterator<Item = (Uuid, OrderRow)>,
 ) -> Result<(), sqlx::Error> {
-    let statement = format!(
-        "INSERT INTO {} (id, store_id, number, customer_id, status, payment_status, \
-         fulfillment_status, cancelled_at, currency, total, paid, refunded, state, \
-         fulfillments, refunds, version, last_position, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
-         ON CONFLICT (id) DO UPDATE SET status = $5, payment_status = $6, \
-         fulfillment_status = $7, cancelled_at = $8, paid = $11, refunded = $12, state = $13, \
-         fulfillments = $14, refunds = $15, version = $16, last_position = $17, updated_at = $19",
-        tables.orders
-    );
     for (order_id, row) in rows {
         let state = &row.state;
-        sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+        sqlx::query(tables.save_order)
             .bind(order_id)
             .bind(state.store_id)
             .bind(i64::try_from(state.number).unwrap_or(i64::MAX))
@@ -289,12 +311,7 @@ async fn apply_customer(
     let at = recorded.recorded_at;
     match event {
         Event::CustomerCreated(created) => {
-            let statement = format!(
-                "INSERT INTO {} (id, store_id, email_digest, contact, last_position, created_at, \
-                 updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (id) DO NOTHING",
-                tables.customers
-            );
-            sqlx::query(sqlx::AssertSqlSafe(statement))
+            sqlx::query(tables.insert_customer)
                 .bind(customer_id)
                 .bind(created.store_id)
                 .bind(&created.email_digest)
@@ -305,12 +322,7 @@ async fn apply_customer(
                 .await?;
         }
         Event::CustomerUpdated(updated) => {
-            let statement = format!(
-                "UPDATE {} SET contact = $2, email_digest = coalesce($3, email_digest), \
-                 last_position = $4, updated_at = $5 WHERE id = $1 AND last_position < $4",
-                tables.customers
-            );
-            sqlx::query(sqlx::AssertSqlSafe(statement))
+            sqlx::query(tables.update_customer)
                 .bind(customer_id)
                 .bind(json!(updated.contact))
                 .bind(&updated.email_digest)
@@ -330,13 +342,8 @@ async fn save_customer_totals(
     tables: &Tables,
     totals: HashMap<Uuid, (i32, i64, Option<DateTime<Utc>>)>,
 ) -> Result<(), sqlx::Error> {
-    let statement = format!(
-        "UPDATE {} SET orders = orders + $2, lifetime_value = lifetime_value + $3, \
-         last_order_at = greatest(last_order_at, $4) WHERE id = $1",
-        tables.customers
-    );
     for (customer_id, (orders, value, last_order_at)) in totals {
-        sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+        sqlx::query(tables.add_customer_totals)
             .bind(customer_id)
             .bind(orders)
             .bind(value)
@@ -352,17 +359,11 @@ async fn save_days(
     tables: &Tables,
     days: HashMap<(Uuid, NaiveDate), DayTotals>,
 ) -> Result<(), sqlx::Error> {
-    let statement = format!(
-        "INSERT INTO {table} (store_id, day, orders, gross, refunds) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (store_id, day) DO UPDATE SET orders = {table}.orders + $3, \
-         gross = {table}.gross + $4, refunds = {table}.refunds + $5",
-        table = tables.daily_sales
-    );
     for ((store_id, day), totals) in days {
         if totals.orders == 0 && totals.gross == 0 && totals.refunds == 0 {
             continue;
         }
-        sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+        sqlx::query(tables.add_day)
             .bind(store_id)
             .bind(day)
             .bind(totals.orders)

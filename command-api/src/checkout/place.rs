@@ -57,10 +57,6 @@ pub(crate) fn customer_email_scope(store_id: Uuid) -> String {
     format!("customer.email:{store_id}")
 }
 
-pub(crate) fn email_digest(email: &domain::Email) -> String {
-    pii::email_digest(email.as_str())
-}
-
 pub(crate) struct Placing<'a> {
     pub store_id: Uuid,
     pub store: &'a StoreProfile,
@@ -93,7 +89,6 @@ pub(crate) async fn place(state: &CommandState, placing: Placing<'_>) -> Result<
     let _turns = lock_all(state, &product_ids).await;
 
     let order_id = Uuid::now_v7();
-    let digest = email_digest(&cart.email);
     let mut number = None;
     let mut shopper: Option<Shopper> = None;
     let mut source = Source::Cached;
@@ -118,7 +113,7 @@ pub(crate) async fn place(state: &CommandState, placing: Placing<'_>) -> Result<
         };
         let current = match shopper.take() {
             Some(known) => known,
-            None => Shopper::find_or_new(state, store_id, &digest, &cart).await?,
+            None => Shopper::find_or_new(state, store_id, &cart).await?,
         };
         let checkout = Decided {
             store_id,
@@ -289,6 +284,7 @@ fn unit_price(product: &ProductData, variant: &schemas::product::VariantData) ->
 struct Shopper {
     customer_id: Uuid,
     is_new: bool,
+    email_digest: String,
     contact: Sealed,
 }
 
@@ -296,13 +292,13 @@ impl Shopper {
     async fn find_or_new(
         state: &CommandState,
         store_id: Uuid,
-        digest: &str,
         cart: &Cart,
     ) -> Result<Self, ApiError> {
+        let email_digest = pii::email_digest(cart.email.as_str());
         let owner: Option<String> =
             sqlx::query_scalar("SELECT stream_id FROM unique_keys WHERE scope = $1 AND value = $2")
                 .bind(customer_email_scope(store_id))
-                .bind(digest)
+                .bind(&email_digest)
                 .fetch_optional(state.pool())
                 .await
                 .map_err(ApiError::internal)?;
@@ -319,6 +315,7 @@ impl Shopper {
         Ok(Self {
             customer_id,
             is_new: existing.is_none(),
+            email_digest,
             contact,
         })
     }
@@ -480,7 +477,7 @@ impl Decided<'_> {
     }
 
     fn customer_part(&self, metadata: &EventMetadata) -> Result<AppendRequest, ApiError> {
-        let digest = email_digest(&self.cart.email);
+        let digest = self.shopper.email_digest.clone();
         let command = CustomerCommand::Create {
             store_id: self.store_id,
             email_digest: digest.clone(),

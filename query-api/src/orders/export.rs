@@ -58,7 +58,7 @@ const HEADER: [&str; 26] = [
 ];
 
 /// The order's lines as the export writes them.
-async fn lines(state: &QueryState, row: &PgRow) -> Result<Vec<[String; 26]>, sqlx::Error> {
+async fn lines(state: &QueryState, row: &PgRow) -> Result<Vec<Vec<String>>, sqlx::Error> {
     let id: Uuid = row.try_get("id")?;
     let created_at: DateTime<Utc> = row.try_get("created_at")?;
     let stored: Value = row.try_get("state")?;
@@ -103,7 +103,6 @@ async fn lines(state: &QueryState, row: &PgRow) -> Result<Vec<[String; 26]>, sql
         .lines
         .iter()
         .map(|line| {
-            let mut out: [String; 26] = Default::default();
             let item = [
                 line.product_id.to_string(),
                 line.variant_id.to_string(),
@@ -114,10 +113,7 @@ async fn lines(state: &QueryState, row: &PgRow) -> Result<Vec<[String; 26]>, sql
                 line.unit_price.to_string(),
                 line.tax.to_string(),
             ];
-            for (slot, value) in out.iter_mut().zip(common.iter().cloned().chain(item)) {
-                *slot = value;
-            }
-            out
+            common.iter().cloned().chain(item).collect()
         })
         .collect())
 }
