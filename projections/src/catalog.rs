@@ -119,6 +119,10 @@ impl Projection for Catalog {
         "catalog_collections",
     ];
 
+    fn reads(&self, event: &RecordedEvent) -> bool {
+        is_catalog_event(&event.event_type)
+    }
+
     async fn apply(
         &self,
         conn: &mut PgConnection,

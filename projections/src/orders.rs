@@ -91,9 +91,17 @@ struct DayTotals {
     refunds: i64,
 }
 
+fn is_order_event(event_type: &str) -> bool {
+    event_type.starts_with("order.") || event_type.starts_with("customer.")
+}
+
 impl Projection for Orders {
     const NAME: &'static str = "orders";
     const TABLES: &'static [&'static str] = &["orders", "customers", "daily_sales"];
+
+    fn reads(&self, event: &RecordedEvent) -> bool {
+        is_order_event(&event.event_type)
+    }
 
     async fn apply(
         &self,
@@ -107,7 +115,7 @@ impl Projection for Orders {
         };
         let relevant: Vec<(&RecordedEvent, Event)> = events
             .iter()
-            .filter(|e| e.event_type.starts_with("order.") || e.event_type.starts_with("customer."))
+            .filter(|e| is_order_event(&e.event_type))
             .filter_map(|e| e.decode().ok().map(|decoded| (e, decoded)))
             .collect();
         if relevant.is_empty() {

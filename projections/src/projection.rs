@@ -22,6 +22,14 @@ pub trait Projection: Send + Sync + 'static {
     /// The tables it owns; each has a `<table>_shadow` twin created by the migrations.
     const TABLES: &'static [&'static str];
 
+    /// Whether `apply` may change anything for this event. A batch of none such is not
+    /// applied: its checkpoint moves in memory, and in the database with the next batch
+    /// that is, or once the lane is idle (a commit per batch per projection costs the
+    /// write path). Reading everything is always correct, only slower.
+    fn reads(&self, _event: &RecordedEvent) -> bool {
+        true
+    }
+
     fn apply(
         &self,
         conn: &mut PgConnection,
@@ -35,6 +43,8 @@ pub trait Projection: Send + Sync + 'static {
 pub(crate) trait AnyProjection: Send + Sync + 'static {
     fn name(&self) -> &'static str;
 
+    fn reads(&self, event: &RecordedEvent) -> bool;
+
     fn apply<'a>(
         &'a self,
         conn: &'a mut PgConnection,
@@ -45,6 +55,10 @@ pub(crate) trait AnyProjection: Send + Sync + 'static {
 impl<P: Projection> AnyProjection for P {
     fn name(&self) -> &'static str {
         P::NAME
+    }
+
+    fn reads(&self, event: &RecordedEvent) -> bool {
+        Projection::reads(self, event)
     }
 
     fn apply<'a>(

@@ -4,7 +4,9 @@
 //! checkpoint in one transaction; redelivered or duplicate events fall at or below the
 //! checkpoint and are skipped. A lane whose buffer is full (its projection failing or
 //! slow) is passed over: it finds the gap when it next applies and reads it from the
-//! log, the source of truth, so it holds no other lane back.
+//! log, the source of truth, so it holds no other lane back. A batch with nothing its
+//! projection reads costs that lane no transaction: its checkpoint moves in memory and
+//! reaches the database with the next batch it applies, or once such batches pause.
 
 use std::{
     borrow::Cow,
@@ -25,7 +27,7 @@ use eventlog::{
 };
 use futures::StreamExt;
 use schemas::RecordedEvent;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use tokio::{
     sync::{Notify, mpsc},
     task::JoinSet,
@@ -55,6 +57,9 @@ pub struct ProjectorConfig {
     /// The pause before reconnecting after Postgres or NATS failed, and before a failed
     /// projection tries again.
     pub retry: Duration,
+    /// The longest a projection's checkpoint row trails the batches it had nothing to
+    /// apply from while such batches keep coming (idle, it follows within two lingers).
+    pub checkpoint_delay: Duration,
 }
 
 impl ProjectorConfig {
@@ -65,6 +70,7 @@ impl ProjectorConfig {
             buffer_batches: 8,
             linger: Duration::from_millis(10),
             retry: Duration::from_millis(500),
+            checkpoint_delay: Duration::from_millis(100),
         }
     }
 }
@@ -309,19 +315,36 @@ async fn run_lane(
     // their ack wait runs out; the log has them now.
     let start = || async {
         ensure_checkpoint(&pool, name).await?;
-        catch_up(&pool, projection, limit).await
+        catch_up(&pool, projection, limit, 0).await
     };
-    if retrying(name, &config, &shutdown, start).await.is_none() {
+    let Some(reached) = retrying(name, &config, &shutdown, start).await else {
         return;
-    }
+    };
+    let mut progress = Progress::new(reached);
     loop {
+        let due = progress.due(&config);
         let batch = tokio::select! {
-            _ = shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => {
+                if due.is_some() {
+                    // Best effort: a checkpoint left behind is only events read again.
+                    let _ = write_checkpoint(&pool, name, progress.through).await;
+                }
+                return;
+            }
             _ = passed_over.notified() => {
-                let catch_up = || catch_up(&pool, projection, limit);
-                if retrying(name, &config, &shutdown, catch_up).await.is_none() {
+                let catch_up = || catch_up(&pool, projection, limit, progress.through);
+                let Some(reached) = retrying(name, &config, &shutdown, catch_up).await else {
+                    return;
+                };
+                progress.written(reached);
+                continue;
+            }
+            _ = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {
+                let write = || write_checkpoint(&pool, name, progress.through);
+                if retrying(name, &config, &shutdown, write).await.is_none() {
                     return;
                 }
+                progress.written(progress.through);
                 continue;
             }
             batch = batches.recv() => match batch {
@@ -331,14 +354,80 @@ async fn run_lane(
         };
         let taken = with_waiting(batch, &mut batches, config.batch_size);
         let events = merged(&taken);
-        let apply = || apply_batch(&pool, projection, &events, limit);
-        let applied = retrying(name, &config, &shutdown, apply).await;
+        let applied = match progress.skipping(projection, &events) {
+            Some(through) => {
+                progress.skipped(through);
+                Some(())
+            }
+            None => {
+                let apply = || apply_batch(&pool, projection, &events, limit, progress.through);
+                retrying(name, &config, &shutdown, apply)
+                    .await
+                    .map(|reached| progress.written(reached))
+            }
+        };
         for batch in &taken {
             batch.settle().await;
         }
         if applied.is_none() {
             return;
         }
+    }
+}
+
+/// What a lane knows beyond its checkpoint row: every position up to `through` is
+/// applied or holds nothing its projection reads. Checkpoints only move forward (a
+/// rebuild's too), so this stays true whatever another process does to the row.
+struct Progress {
+    through: i64,
+    /// Since when `through` is ahead of the row, and when a skipped batch last came.
+    unwritten: Option<(tokio::time::Instant, tokio::time::Instant)>,
+}
+
+impl Progress {
+    fn new(written: i64) -> Self {
+        Self {
+            through: written,
+            unwritten: None,
+        }
+    }
+
+    /// The position `events` (in position order) take the lane to without a transaction:
+    /// none when one of them is to be applied, or when they leave a hole (a batch the
+    /// lane was passed over for, a lost message) that only the log can fill.
+    fn skipping(&self, projection: &dyn AnyProjection, events: &[RecordedEvent]) -> Option<i64> {
+        let Some(last) = events.last().map(|event| event.position) else {
+            return Some(self.through);
+        };
+        if last <= self.through {
+            return Some(self.through);
+        }
+        let fresh = &events[events.partition_point(|event| event.position <= self.through)..];
+        let gapless = i64::try_from(fresh.len()).is_ok_and(|fresh| fresh == last - self.through);
+        (gapless && !fresh.iter().any(|event| projection.reads(event))).then_some(last)
+    }
+
+    fn skipped(&mut self, through: i64) {
+        if through == self.through {
+            return;
+        }
+        self.through = through;
+        let now = tokio::time::Instant::now();
+        let since = self.unwritten.map_or(now, |(since, _)| since);
+        self.unwritten = Some((since, now));
+    }
+
+    fn written(&mut self, reached: i64) {
+        self.through = self.through.max(reached);
+        self.unwritten = None;
+    }
+
+    /// When the row should catch up with `through`: once skipped batches stop coming
+    /// for a while, so that a reader waiting for a position is not kept waiting, and at
+    /// least every `checkpoint_delay` while they keep coming.
+    fn due(&self, config: &ProjectorConfig) -> Option<tokio::time::Instant> {
+        let (since, latest) = self.unwritten?;
+        Some((latest + 2 * config.linger).min(since + config.checkpoint_delay))
     }
 }
 
@@ -377,19 +466,19 @@ fn merged(batches: &[Arc<Batch>]) -> Cow<'_, [RecordedEvent]> {
 
 /// Runs `work` until it succeeds, pausing `config.retry` after each failure; `None` when
 /// shut down first.
-async fn retrying<F, Fut>(
+async fn retrying<F, Fut, T>(
     name: &str,
     config: &ProjectorConfig,
     shutdown: &CancellationToken,
     mut work: F,
-) -> Option<()>
+) -> Option<T>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(), sqlx::Error>>,
+    Fut: Future<Output = Result<T, sqlx::Error>>,
 {
     loop {
         match work().await {
-            Ok(()) => return Some(()),
+            Ok(done) => return Some(done),
             Err(error) => {
                 warn!(projection = name, %error, "projection paused; retrying it shortly");
                 tokio::select! {
@@ -401,71 +490,116 @@ where
     }
 }
 
-/// Applies what the log holds above the checkpoint, `limit` events per transaction.
+/// Applies what the log holds above the checkpoint and `through` (positions the lane
+/// knows hold nothing to apply), `limit` events per transaction; the position reached.
 async fn catch_up(
     pool: &PgPool,
     projection: &dyn AnyProjection,
     limit: i64,
-) -> Result<(), sqlx::Error> {
-    while apply_from_log(pool, projection, limit).await? {}
-    Ok(())
+    through: i64,
+) -> Result<i64, sqlx::Error> {
+    let mut reached = through;
+    while let Some(next) = apply_from_log(pool, projection, limit, reached).await? {
+        reached = next;
+    }
+    Ok(reached)
 }
 
-/// Applies up to `limit` events above the checkpoint from the log; false when there
-/// were none.
+/// Applies up to `limit` events above the checkpoint and `through` from the log, and
+/// moves the checkpoint past them; the new checkpoint, or none when the log had nothing
+/// more.
 async fn apply_from_log(
     pool: &PgPool,
     projection: &dyn AnyProjection,
     limit: i64,
-) -> Result<bool, sqlx::Error> {
+    through: i64,
+) -> Result<Option<i64>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let checkpoint = lock_checkpoint(&mut tx, projection.name()).await?;
-    let events = read_after(&mut *tx, checkpoint, limit).await?;
+    let base = checkpoint.max(through);
+    let events = read_after(&mut *tx, base, limit).await?;
     let Some(last) = events.last().map(|event| event.position) else {
-        return Ok(false);
+        if base > checkpoint {
+            advance_checkpoint(&mut tx, projection.name(), base).await?;
+            tx.commit().await?;
+        }
+        return Ok(None);
     };
-    projection.apply(&mut tx, &events).await?;
+    apply_read(&mut tx, projection, &events).await?;
     advance_checkpoint(&mut tx, projection.name(), last).await?;
     tx.commit().await?;
-    Ok(true)
+    Ok(Some(last))
 }
 
-/// Applies the events of a batch (in position order) above the checkpoint and moves it,
-/// in one transaction. Positions are gapless, so a hole means events this lane was
-/// passed over for, or that JetStream lost or mangled: they are read from the log,
-/// which is the source of truth, a transaction's worth at a time.
+/// Moves the checkpoint to `through` unless it is there already.
+async fn write_checkpoint(pool: &PgPool, name: &str, through: i64) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    if lock_checkpoint(&mut tx, name).await? < through {
+        advance_checkpoint(&mut tx, name, through).await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+/// Applies the events of a batch (in position order) above the checkpoint and `through`
+/// and moves the checkpoint, in one transaction; the position reached. Positions are
+/// gapless, so a hole means events this lane was passed over for, or that JetStream lost
+/// or mangled: they are read from the log, which is the source of truth, a
+/// transaction's worth at a time.
 async fn apply_batch(
     pool: &PgPool,
     projection: &dyn AnyProjection,
     events: &[RecordedEvent],
     limit: i64,
-) -> Result<(), sqlx::Error> {
+    through: i64,
+) -> Result<i64, sqlx::Error> {
     let Some(last) = events.last().map(|event| event.position) else {
-        return Ok(());
+        return Ok(through);
     };
+    let mut through = through;
     loop {
         let mut tx = pool.begin().await?;
         let checkpoint = lock_checkpoint(&mut tx, projection.name()).await?;
-        let fresh = &events[events.partition_point(|event| event.position <= checkpoint)..];
+        let base = checkpoint.max(through);
+        let fresh = &events[events.partition_point(|event| event.position <= base)..];
         if fresh.is_empty() {
-            return Ok(());
+            if base > checkpoint {
+                advance_checkpoint(&mut tx, projection.name(), base).await?;
+                tx.commit().await?;
+            }
+            return Ok(base);
         }
-        let missing = last - checkpoint - fresh.len() as i64;
+        let missing = last - base - fresh.len() as i64;
         if missing == 0 {
-            projection.apply(&mut tx, fresh).await?;
-        } else if last - checkpoint <= limit {
+            apply_read(&mut tx, projection, fresh).await?;
+        } else if last - base <= limit {
             debug!(
                 projection = projection.name(),
-                checkpoint, last, "positions missing from the batch; reading them from the log"
+                base, last, "positions missing from the batch; reading them from the log"
             );
-            let events = read_after(&mut *tx, checkpoint, last - checkpoint).await?;
-            projection.apply(&mut tx, &events).await?;
+            let events = read_after(&mut *tx, base, last - base).await?;
+            apply_read(&mut tx, projection, &events).await?;
         } else {
             drop(tx);
-            apply_from_log(pool, projection, limit).await?;
+            if let Some(reached) = apply_from_log(pool, projection, limit, through).await? {
+                through = reached;
+            }
             continue;
         }
         advance_checkpoint(&mut tx, projection.name(), last).await?;
-        return tx.commit().await;
+        tx.commit().await?;
+        return Ok(last);
     }
+}
+
+/// Hands the projection `events` unless it reads none of them.
+async fn apply_read(
+    conn: &mut PgConnection,
+    projection: &dyn AnyProjection,
+    events: &[RecordedEvent],
+) -> Result<(), sqlx::Error> {
+    if events.iter().any(|event| projection.reads(event)) {
+        projection.apply(conn, events).await?;
+    }
+    Ok(())
 }

@@ -36,6 +36,10 @@ impl Projection for StoreActivity {
     const NAME: &'static str = "store_activity";
     const TABLES: &'static [&'static str] = &["store_activity"];
 
+    fn reads(&self, event: &RecordedEvent) -> bool {
+        event.store_id.is_some()
+    }
+
     async fn apply(
         &self,
         conn: &mut PgConnection,

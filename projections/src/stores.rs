@@ -134,6 +134,10 @@ impl Projection for Stores {
     const NAME: &'static str = "stores";
     const TABLES: &'static [&'static str] = &["stores"];
 
+    fn reads(&self, event: &RecordedEvent) -> bool {
+        event.event_type.starts_with("store.")
+    }
+
     async fn apply(
         &self,
         conn: &mut PgConnection,
@@ -150,7 +154,7 @@ impl Projection for Stores {
         let mut creations = Creations::default();
         let mut changes = Vec::new();
         for recorded in events {
-            if !recorded.event_type.starts_with("store.") {
+            if !self.reads(recorded) {
                 continue;
             }
             let Some(store_id) = recorded.store_id else {

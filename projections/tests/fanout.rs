@@ -30,10 +30,12 @@ use uuid::Uuid;
 
 const PATIENCE: Duration = Duration::from_secs(60);
 
-/// Remembers the positions of each transaction it applied; fails while `failing` is
-/// set, and holds its transactions while `held` is.
+/// Remembers the positions of each transaction it applied (of those it reads: every
+/// `reading_every`-th, or all); fails while `failing` is set, and holds its
+/// transactions while `held` is.
 #[derive(Clone)]
 struct Recorder {
+    reading_every: Option<i64>,
     failing: Arc<AtomicBool>,
     held: Arc<watch::Sender<bool>>,
     entered: Arc<AtomicUsize>,
@@ -43,6 +45,7 @@ struct Recorder {
 impl Default for Recorder {
     fn default() -> Self {
         Self {
+            reading_every: None,
             failing: Arc::default(),
             held: Arc::new(watch::Sender::new(false)),
             entered: Arc::default(),
@@ -55,6 +58,11 @@ impl Projection for Recorder {
     const NAME: &'static str = "recorder";
     const TABLES: &'static [&'static str] = &[];
 
+    fn reads(&self, event: &RecordedEvent) -> bool {
+        self.reading_every
+            .is_none_or(|every| event.position % every == 0)
+    }
+
     async fn apply(
         &self,
         _conn: &mut PgConnection,
@@ -66,24 +74,37 @@ impl Projection for Recorder {
         if self.failing.load(Ordering::SeqCst) {
             return Err(sqlx::Error::Protocol("the recorder is down".into()));
         }
-        self.transactions
-            .lock()
-            .unwrap()
-            .push(events.iter().map(|event| event.position).collect());
+        self.transactions.lock().unwrap().push(
+            events
+                .iter()
+                .filter(|event| self.reads(event))
+                .map(|event| event.position)
+                .collect(),
+        );
         Ok(())
     }
 }
 
 impl Recorder {
+    fn reading_every(every: i64) -> Self {
+        Self {
+            reading_every: Some(every),
+            ..Self::default()
+        }
+    }
+
     fn seen(&self) -> Vec<i64> {
         self.transactions.lock().unwrap().concat()
     }
 
-    /// Every position from 1 to `head`, each once.
+    /// Every position from 1 to `head` that it reads, each once.
     fn saw_each_once(&self, head: i64) -> bool {
         let mut seen = self.seen();
         seen.sort_unstable();
-        seen == (1..=head).collect::<Vec<_>>()
+        let every = self.reading_every.unwrap_or(1);
+        seen == (1..=head)
+            .filter(|position| position % every == 0)
+            .collect::<Vec<_>>()
     }
 }
 
@@ -293,13 +314,15 @@ async fn two_projector_processes_apply_each_event_to_each_projection_once(pool: 
     let pool = roomy(&pool).await;
     let log = EventLog::start(pool.clone(), GroupCommitConfig::default());
     let recorder = Recorder::default();
+    let selective = Selective(Recorder::reading_every(7));
     let mut platform = Platform::publishing(&pool).await;
     for _ in 0..2 {
         platform.project(
             &pool,
             Projector::new("projector")
                 .with(StoreActivity)
-                .with(recorder.clone()),
+                .with(recorder.clone())
+                .with(selective.clone()),
         );
     }
     let writers: Vec<_> = (0..4)
@@ -321,15 +344,81 @@ async fn two_projector_processes_apply_each_event_to_each_projection_once(pool: 
         eventually(PATIENCE, || async {
             checkpoint(&pool, Recorder::NAME).await.unwrap() == head
                 && checkpoint(&pool, StoreActivity::NAME).await.unwrap() == head
+                && checkpoint(&pool, Selective::NAME).await.unwrap() == head
         })
         .await
     );
     assert!(recorder.saw_each_once(head));
+    assert!(
+        selective.0.saw_each_once(head),
+        "each seventh position once: {:?}",
+        selective.0.transactions.lock().unwrap()
+    );
     assert!(store_activity_matches_log(&pool).await);
     assert_eq!(
         platform.consumers().await,
         1,
         "both processes share one consumer"
     );
+    platform.stop().await;
+}
+
+/// A recorder under a name of its own, to run beside another.
+#[derive(Clone)]
+struct Selective(Recorder);
+
+impl Projection for Selective {
+    const NAME: &'static str = "selective";
+    const TABLES: &'static [&'static str] = &[];
+
+    fn reads(&self, event: &RecordedEvent) -> bool {
+        self.0.reads(event)
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        target: Target,
+        events: &[RecordedEvent],
+    ) -> Result<(), sqlx::Error> {
+        self.0.apply(conn, target, events).await
+    }
+}
+
+#[sqlx::test(migrator = "eventlog::MIGRATOR")]
+async fn batches_with_nothing_a_projection_reads_cost_it_no_transaction(pool: PgPool) {
+    let pool = roomy(&pool).await;
+    let log = EventLog::start(pool.clone(), GroupCommitConfig::default());
+    let recorder = Recorder::reading_every(50);
+    let mut platform = Platform::publishing(&pool).await;
+    platform.project(
+        &pool,
+        Projector::new("projector")
+            .with(StoreActivity)
+            .with(recorder.clone()),
+    );
+    append_to_store(&log, Uuid::new_v4(), 49).await;
+    assert!(
+        eventually(PATIENCE, || async {
+            checkpoint(&pool, Recorder::NAME).await.unwrap() == 49
+        })
+        .await,
+        "the checkpoint follows the skipped batches once they pause"
+    );
+    assert_eq!(recorder.entered.load(Ordering::SeqCst), 0);
+
+    append_to_store(&log, Uuid::new_v4(), 71).await;
+    assert!(
+        eventually(PATIENCE, || async {
+            checkpoint(&pool, Recorder::NAME).await.unwrap() == 120
+        })
+        .await
+    );
+    assert!(recorder.saw_each_once(120), "{:?}", recorder.seen());
+    assert!(
+        recorder.entered.load(Ordering::SeqCst) <= 2,
+        "applied only with positions 50 and 100 in the batch"
+    );
+    assert!(store_activity_matches_log(&pool).await);
     platform.stop().await;
 }
