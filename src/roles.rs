@@ -9,7 +9,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use api_core::{
     auth::Authenticator,
     media::{LocalMedia, Media},
-    tokens::{REFRESH_TTL, TokenKeys},
+    tokens::REFRESH_TTL,
 };
 use bridge_relay::RelayConfig;
 use command_api::{AttemptLimits, CommandState, Payments};
@@ -206,9 +206,8 @@ impl Platform {
         if self.config.jwt_secret_generated {
             warn!("JWT_SECRET is not set: using a random one, so tokens die with this process");
         }
-        let authenticator = |pool: PgPool| {
-            Authenticator::new(TokenKeys::new(self.config.jwt_secret.expose()), pool)
-        };
+        let authenticator =
+            |pool: PgPool| Authenticator::new(self.config.jwt_secret.expose(), pool);
         let media: Media = Arc::new(LocalMedia::new(&self.config.media_dir));
         let command = roles.contains(&Role::CommandApi).then(|| {
             let pool = pools.of(Role::CommandApi);

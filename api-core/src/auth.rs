@@ -1,6 +1,8 @@
 //! Who is calling: a merchant's bearer access token, or one of their API keys with its
-//! scopes. Extractors prove it before a handler runs: [`Reader`] for reads, [`Writer`]
-//! for writes, [`SessionPrincipal`] for what only a logged-in session may do.
+//! scopes, or a storefront customer's bearer token. Extractors prove it before a
+//! handler runs: [`Reader`] for reads, [`Writer`] for writes, [`SessionPrincipal`] for
+//! what only a logged-in session may do, [`CustomerPrincipal`] for a customer's own
+//! routes. A customer's token opens no merchant route and a merchant's no customer's.
 
 use std::{sync::Arc, time::Duration};
 
@@ -127,20 +129,44 @@ pub struct Authenticator(Arc<Verifier>);
 
 struct Verifier {
     keys: TokenKeys,
+    customer_keys: TokenKeys,
     pool: PgPool,
     live_sessions: Cache<Uuid, bool>,
+    live_customer_sessions: Cache<Uuid, bool>,
     api_keys: Cache<Vec<u8>, ApiKeyGrant>,
 }
 
+/// A storefront customer with a live session, in the store their token belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CustomerPrincipal {
+    pub customer_id: Uuid,
+    pub store_id: Uuid,
+    pub session_id: Uuid,
+}
+
+impl CustomerPrincipal {
+    /// Who to record as the actor of the events this request appends.
+    pub fn actor(&self) -> String {
+        format!("customer:{}/session:{}", self.customer_id, self.session_id)
+    }
+}
+
+fn session_cache() -> Cache<Uuid, bool> {
+    Cache::builder()
+        .max_capacity(100_000)
+        .time_to_live(CREDENTIAL_CACHE_TTL)
+        .build()
+}
+
 impl Authenticator {
-    pub fn new(keys: TokenKeys, pool: PgPool) -> Self {
+    /// Verifies merchants' and customers' tokens signed with keys from `secret`.
+    pub fn new(secret: &[u8], pool: PgPool) -> Self {
         Self(Arc::new(Verifier {
-            keys,
+            keys: TokenKeys::new(secret),
+            customer_keys: TokenKeys::customers(secret),
             pool,
-            live_sessions: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(CREDENTIAL_CACHE_TTL)
-                .build(),
+            live_sessions: session_cache(),
+            live_customer_sessions: session_cache(),
             api_keys: Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(CREDENTIAL_CACHE_TTL)
@@ -152,9 +178,61 @@ impl Authenticator {
         &self.0.keys
     }
 
+    pub fn customer_keys(&self) -> &TokenKeys {
+        &self.0.customer_keys
+    }
+
     /// Forgets what this process cached about a session it has just revoked.
     pub async fn forget_session(&self, session_id: Uuid) {
         self.0.live_sessions.invalidate(&session_id).await;
+    }
+
+    /// Forgets what this process cached about a customer's session it has just revoked.
+    pub async fn forget_customer_session(&self, session_id: Uuid) {
+        self.0.live_customer_sessions.invalidate(&session_id).await;
+    }
+
+    /// The customer whose live session's access token `headers` carry as a bearer.
+    pub async fn authenticate_customer(
+        &self,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<CustomerPrincipal, ApiError> {
+        let token = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|header| header.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .ok_or(ApiError::Unauthenticated)?;
+        let claims = self
+            .0
+            .customer_keys
+            .verify(token.trim(), TokenKind::Access)?;
+        let store_id = claims.store.ok_or(ApiError::Unauthenticated)?;
+        let pool = self.0.pool.clone();
+        let live = self
+            .0
+            .live_customer_sessions
+            .try_get_with(claims.sid, async move {
+                sqlx::query_scalar::<_, bool>(
+                    "SELECT revoked_at IS NULL FROM customer_sessions \
+                     WHERE id = $1 AND customer_id = $2 AND store_id = $3",
+                )
+                .bind(claims.sid)
+                .bind(claims.sub)
+                .bind(store_id)
+                .fetch_optional(&pool)
+                .await
+                .map(|live| live.unwrap_or(false))
+            })
+            .await
+            .map_err(ApiError::internal)?;
+        if !live {
+            return Err(ApiError::Unauthenticated);
+        }
+        Ok(CustomerPrincipal {
+            customer_id: claims.sub,
+            store_id,
+            session_id: claims.sid,
+        })
     }
 
     /// Forgets what this process cached about keys it has just revoked.
@@ -316,5 +394,18 @@ where
                 "this needs a logged-in session, not an API key".to_owned(),
             )),
         }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CustomerPrincipal
+where
+    Authenticator: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Authenticator::from_ref(state)
+            .authenticate_customer(&parts.headers)
+            .await
     }
 }

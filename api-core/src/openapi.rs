@@ -16,6 +16,8 @@ use utoipa::{
 
 pub const BEARER: &str = "bearer";
 pub const API_KEY: &str = "api_key";
+/// A storefront customer's access token (audience `customer`), for their store only.
+pub const CUSTOMER_BEARER: &str = "customer_bearer";
 
 /// `{"data": null, "error": {...}}`: every failed response.
 #[derive(Debug, Serialize, ToSchema)]
@@ -35,7 +37,8 @@ pub struct ErrorBody {
     pub details: Value,
 }
 
-/// Declares the bearer-token and API-key security schemes the operations name.
+/// Declares the security schemes the operations name: merchants' bearer tokens and API
+/// keys, customers' bearer tokens.
 pub struct SecuritySchemes;
 
 impl Modify for SecuritySchemes {
@@ -47,6 +50,18 @@ impl Modify for SecuritySchemes {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            CUSTOMER_BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A storefront customer's access token, for their store",
+                    ))
                     .build(),
             ),
         );

@@ -6,6 +6,7 @@ mod api_keys;
 mod auth;
 mod catalog;
 mod checkout;
+mod customers;
 mod fields;
 mod integrations;
 mod orders;
@@ -28,5 +29,6 @@ pub fn routes() -> OpenApiRouter<CommandState> {
         .merge(catalog::router())
         .merge(integrations::router())
         .merge(checkout::router())
+        .merge(customers::router())
         .merge(orders::router())
 }

@@ -33,14 +33,14 @@ macro_rules! statements_for {
         Tables {
             orders_by_id: concat!(
                 "SELECT id, state, fulfillments, refunds, cancelled_at, created_at, version, ",
-                "last_position, updated_at FROM orders", $suffix, " WHERE id = ANY($1)"
+                "last_position, updated_at, by_account FROM orders", $suffix, " WHERE id = ANY($1)"
             ),
             save_order: concat!(
                 "INSERT INTO orders", $suffix, " (id, store_id, number, customer_id, status, ",
                 "payment_status, fulfillment_status, cancelled_at, currency, total, paid, refunded, ",
-                "state, fulfillments, refunds, version, last_position, created_at, updated_at) ",
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, ",
-                "$18, $19) ON CONFLICT (id) DO UPDATE SET status = $5, payment_status = $6, ",
+                "state, fulfillments, refunds, version, last_position, created_at, updated_at, ",
+                "by_account) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, ",
+                "$15, $16, $17, $18, $19, $20) ON CONFLICT (id) DO UPDATE SET status = $5, payment_status = $6, ",
                 "fulfillment_status = $7, cancelled_at = $8, paid = $11, refunded = $12, state = $13, ",
                 "fulfillments = $14, refunds = $15, version = $16, last_position = $17, updated_at = $19"
             ),
@@ -81,6 +81,8 @@ struct OrderRow {
     version: i32,
     last_position: i64,
     updated_at: DateTime<Utc>,
+    /// Placed by a signed-in customer (its events' actor names their session).
+    by_account: bool,
 }
 
 /// What one batch adds to a store's day.
@@ -92,7 +94,8 @@ struct DayTotals {
 }
 
 fn is_order_event(event_type: &str) -> bool {
-    event_type.starts_with("order.") || event_type.starts_with("customer.")
+    event_type.starts_with("order.")
+        || matches!(event_type, "customer.created" | "customer.updated")
 }
 
 impl Projection for Orders {
@@ -204,6 +207,11 @@ fn fold<'a>(
                 version: recorded.version,
                 last_position: recorded.position,
                 updated_at: at,
+                by_account: recorded
+                    .metadata
+                    .actor
+                    .as_deref()
+                    .is_some_and(|actor| actor.contains("/session:")),
             },
         );
         return rows.get_mut(&order_id);
@@ -270,6 +278,7 @@ async fn load_orders(
                 version: row.try_get("version")?,
                 last_position: row.try_get("last_position")?,
                 updated_at: row.try_get("updated_at")?,
+                by_account: row.try_get("by_account")?,
             },
         );
     }
@@ -303,6 +312,7 @@ async fn save_orders(
             .bind(row.last_position)
             .bind(row.created_at)
             .bind(row.updated_at)
+            .bind(row.by_account)
             .execute(&mut *conn)
             .await?;
     }

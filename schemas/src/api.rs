@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod bridge;
 pub mod catalog;
+pub mod customers;
 pub mod orders;
 pub mod products;
 pub mod stores;

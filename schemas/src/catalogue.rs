@@ -8,7 +8,11 @@ use crate::{
         CategoryCreated, CategoryDeleted, CategoryUpdated, CollectionCreated, CollectionDeleted,
         CollectionUpdated,
     },
-    customer::{CustomerCreated, CustomerUpdated},
+    customer::{
+        CustomerAccountOpened, CustomerAddressAdded, CustomerAddressRemoved,
+        CustomerAddressUpdated, CustomerCreated, CustomerDefaultAddressSet, CustomerUpdated,
+        CustomerWishlistAdded, CustomerWishlistRemoved,
+    },
     error::{DecodeError, EncodeError, decode_exact, encode},
     integration::{
         IntegrationConnected, IntegrationDeliveryExhausted, IntegrationDisabled,
@@ -132,6 +136,13 @@ catalogue! {
     IntegrationDeliveryExhausted(IntegrationDeliveryExhausted) = "integration.delivery_exhausted" v 1;
     CustomerCreated(CustomerCreated) = "customer.created" v 1;
     CustomerUpdated(CustomerUpdated) = "customer.updated" v 1;
+    CustomerAccountOpened(CustomerAccountOpened) = "customer.account_opened" v 1;
+    CustomerAddressAdded(CustomerAddressAdded) = "customer.address_added" v 1;
+    CustomerAddressUpdated(CustomerAddressUpdated) = "customer.address_updated" v 1;
+    CustomerAddressRemoved(CustomerAddressRemoved) = "customer.address_removed" v 1;
+    CustomerDefaultAddressSet(CustomerDefaultAddressSet) = "customer.default_address_set" v 1;
+    CustomerWishlistAdded(CustomerWishlistAdded) = "customer.wishlist_added" v 1;
+    CustomerWishlistRemoved(CustomerWishlistRemoved) = "customer.wishlist_removed" v 1;
     OrderCreated(OrderCreated) = "order.created" v 1;
     OrderPaid(OrderPaid) = "order.paid" v 1;
     OrderPaymentFailed(OrderPaymentFailed) = "order.payment_failed" v 1;

@@ -12,7 +12,11 @@ use schemas::{
         CategoryCreated, CategoryData, CategoryDeleted, CategoryUpdated, CollectionCreated,
         CollectionData, CollectionDeleted, CollectionUpdated,
     },
-    customer::{CustomerCreated, CustomerUpdated},
+    customer::{
+        CustomerAccountOpened, CustomerAddressAdded, CustomerAddressRemoved,
+        CustomerAddressUpdated, CustomerCreated, CustomerDefaultAddressSet, CustomerUpdated,
+        CustomerWishlistAdded, CustomerWishlistRemoved,
+    },
     integration::{
         DisconnectReason, IntegrationConnected, IntegrationData, IntegrationDeliveryExhausted,
         IntegrationDisabled, IntegrationDisconnected, IntegrationDisconnectedV1,
@@ -307,6 +311,31 @@ fn order_samples() -> Vec<Sample> {
             email_digest: None,
             contact: sealed(),
             changed: vec!["name".into()],
+        })),
+        current(Event::CustomerAccountOpened(CustomerAccountOpened {
+            credential_id: id(20),
+        })),
+        current(Event::CustomerAddressAdded(CustomerAddressAdded {
+            address_id: id(21),
+            address: sealed(),
+            default: true,
+        })),
+        current(Event::CustomerAddressUpdated(CustomerAddressUpdated {
+            address_id: id(21),
+            address: sealed(),
+        })),
+        current(Event::CustomerAddressRemoved(CustomerAddressRemoved {
+            address_id: id(21),
+            new_default: Some(id(22)),
+        })),
+        current(Event::CustomerDefaultAddressSet(
+            CustomerDefaultAddressSet { address_id: id(22) },
+        )),
+        current(Event::CustomerWishlistAdded(CustomerWishlistAdded {
+            product_id: id(1),
+        })),
+        current(Event::CustomerWishlistRemoved(CustomerWishlistRemoved {
+            product_id: id(1),
         })),
         current(Event::OrderCreated(OrderCreated {
             store_id: owner(),

@@ -139,17 +139,25 @@ async fn remove_expired_sessions(
     ttl: Duration,
     stop: CancellationToken,
 ) -> RunResult {
-    let (removed, _) = in_batches(
-        &pool,
-        &stop,
-        "WITH gone AS (DELETE FROM auth_sessions WHERE id = ANY(ARRAY( \
-            SELECT id FROM auth_sessions \
-            WHERE rotated_at < now() - make_interval(secs => $1) LIMIT $2)) RETURNING 1) \
-         SELECT count(*), 0::bigint FROM gone",
-        ttl,
-    )
-    .await?;
-    Ok(format!("{removed} expired sessions removed"))
+    macro_rules! expired_in {
+        ($table:literal) => {
+            concat!(
+                "WITH gone AS (DELETE FROM ",
+                $table,
+                " WHERE id = ANY(ARRAY( ",
+                "SELECT id FROM ",
+                $table,
+                " ",
+                "WHERE rotated_at < now() - make_interval(secs => $1) LIMIT $2)) RETURNING 1) ",
+                "SELECT count(*), 0::bigint FROM gone"
+            )
+        };
+    }
+    let (merchants, _) = in_batches(&pool, &stop, expired_in!("auth_sessions"), ttl).await?;
+    let (customers, _) = in_batches(&pool, &stop, expired_in!("customer_sessions"), ttl).await?;
+    Ok(format!(
+        "{merchants} expired merchant sessions and {customers} customer sessions removed"
+    ))
 }
 
 /// Claims deleted stores one at a time (another process may be doing the same), removes

@@ -2,7 +2,7 @@
 
 mod client_address;
 mod limits;
-mod passwords;
+pub(crate) mod passwords;
 mod sessions;
 
 use api_core::{
@@ -28,7 +28,7 @@ use schemas::{
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use self::client_address::ClientAddress;
+pub(crate) use self::client_address::ClientAddress;
 pub use self::{client_address::TrustedProxies, limits::AttemptLimits};
 use crate::{fields::Fields, state::CommandState};
 
@@ -61,7 +61,7 @@ fn stream_id(merchant_id: Uuid) -> String {
     format!("{STREAM_PREFIX}{merchant_id}")
 }
 
-fn parse_registration(request: &RegisterRequest) -> Result<Register, ApiError> {
+pub(crate) fn parse_registration(request: &RegisterRequest) -> Result<Register, ApiError> {
     let mut fields = Fields::default();
     let email = fields.check("email", Email::parse(&request.email));
     let password_chars = request.password.chars().count();

@@ -1,9 +1,10 @@
 //! The storefront's write side: checkout and (mock) payment. Anonymous shoppers reach
 //! it, so every input is bounded and every price comes from the catalog.
 
-mod parse;
+pub(crate) mod parse;
 mod payment;
 mod place;
+pub(crate) use place::customer_email_scope;
 pub(crate) mod stock;
 mod stripe;
 mod stripe_signature;
@@ -12,7 +13,7 @@ use api_core::{ApiError, ApiJson, openapi::ErrorEnvelope};
 use axum::{
     body::Bytes,
     extract::{Path, State},
-    http::{HeaderMap, Method, Uri},
+    http::{HeaderMap, Method, Uri, header::AUTHORIZATION},
     response::Response,
 };
 use domain::store::{Store, StoreStatus};
@@ -41,6 +42,7 @@ pub fn router() -> OpenApiRouter<CommandState> {
     post, path = "/api/v1/public/stores/{slug}/checkout", tag = "checkout",
     request_body = CheckoutRequest,
     params(("slug" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first answer")),
+    security((), ("customer_bearer" = [])),
     responses(
         (status = 201, description = "Placed, awaiting payment", body = api_core::Data<CheckoutView>, headers(("ETag" = String, description = "The order's version"), ("X-Position" = i64, description = "The log position written, for X-Min-Position"))),
         (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
@@ -54,9 +56,19 @@ async fn checkout(
     key: IdempotencyKey,
     method: Method,
     uri: Uri,
+    headers: HeaderMap,
     body: ApiJson<CheckoutRequest>,
 ) -> Result<Response, ApiError> {
     let (store_id, store) = open_store(&state, &slug).await?;
+    // A shopper who sends a token must be this store's signed-in customer; none is a guest.
+    let signed_in = if headers.contains_key(AUTHORIZATION) {
+        Some(state.authenticator.authenticate_customer(&headers).await?)
+    } else {
+        None
+    };
+    if signed_in.is_some_and(|customer| customer.store_id != store_id) {
+        return Err(ApiError::Unauthenticated);
+    }
     let cart = parse::cart(&body.value)?;
     let idempotency = Idempotency::scoped(
         format!("storefront:{store_id}"),
@@ -70,6 +82,7 @@ async fn checkout(
         store: &store,
         cart,
         idempotency,
+        signed_in,
     };
     Ok(place::place(&state, placing).await?.into_http())
 }
@@ -115,7 +128,7 @@ async fn stripe_webhook(
 }
 
 /// The live, open store with this slug; anything else is a 404.
-async fn open_store(
+pub(crate) async fn open_store(
     state: &CommandState,
     slug: &str,
 ) -> Result<(Uuid, domain::store::StoreProfile), ApiError> {

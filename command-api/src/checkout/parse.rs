@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use api_core::{ApiError, FieldError};
 use domain::{AddressLine, Country, Email, PersonName, Phone, PlaceName, PostalCode};
 use schemas::{
-    api::orders::CheckoutRequest,
+    api::orders::{AddressBody, CheckoutRequest},
     pii::{ContactDetails, PostalAddress},
 };
 use uuid::Uuid;
@@ -33,52 +33,64 @@ pub(crate) fn cart(request: &CheckoutRequest) -> Result<Cart, ApiError> {
     let mut fields = Fields::default();
     let lines = lines(&mut fields, request);
     let email = fields.check("email", Email::parse(&request.email));
-    let address = &request.shipping_address;
-    let field = |name: &str| format!("shipping_address.{name}");
-    let name = fields.check(&field("name"), PersonName::parse(&address.name));
-    let line1 = fields.check(&field("line1"), AddressLine::parse(&address.line1));
-    let line2 = fields.optional(
-        &field("line2"),
-        address.line2.as_deref(),
-        AddressLine::parse,
-    );
-    let city = fields.check(&field("city"), PlaceName::parse(&address.city));
-    let region = fields.optional(
-        &field("region"),
-        address.region.as_deref(),
-        PlaceName::parse,
-    );
-    let postal_code = fields.optional(
-        &field("postal_code"),
-        address.postal_code.as_deref(),
-        PostalCode::parse,
-    );
-    let country = fields.check(&field("country"), Country::parse(&address.country));
-    let phone = fields.optional(&field("phone"), address.phone.as_deref(), Phone::parse);
+    let address = postal_address(&mut fields, "shipping_address", &request.shipping_address);
     fields.finish(|| {
-        let (name, region, country) = (name?, region?, country?);
-        let email = email?;
+        let (email, address) = (email?, address?);
         let contact = ContactDetails {
             email: email.as_str().to_owned(),
-            name: Some(name.as_str().to_owned()),
-            shipping_address: Some(PostalAddress {
-                name: name.as_str().to_owned(),
-                line1: line1?.as_str().to_owned(),
-                line2: line2?.map(|line| line.as_str().to_owned()),
-                city: city?.as_str().to_owned(),
-                region: region.as_ref().map(|r| r.as_str().to_owned()),
-                postal_code: postal_code?.map(|code| code.as_str().to_owned()),
-                country: country.as_str().to_owned(),
-                phone: phone?.map(|phone| phone.as_str().to_owned()),
-            }),
+            name: Some(address.address.name.clone()),
+            shipping_address: Some(address.address),
         };
         Some(Cart {
             lines: lines?,
             email,
-            country,
-            region,
+            country: address.country,
+            region: address.region,
             contact,
         })
+    })
+}
+
+/// An address as the store taxes and ships by it.
+pub(crate) struct ParsedAddress {
+    pub address: PostalAddress,
+    pub country: Country,
+    pub region: Option<PlaceName>,
+}
+
+/// Every field of `body` at fault, named under `prefix` (`shipping_address.city`).
+pub(crate) fn postal_address(
+    fields: &mut Fields,
+    prefix: &str,
+    body: &AddressBody,
+) -> Option<ParsedAddress> {
+    let field = |name: &str| format!("{prefix}.{name}");
+    let name = fields.check(&field("name"), PersonName::parse(&body.name));
+    let line1 = fields.check(&field("line1"), AddressLine::parse(&body.line1));
+    let line2 = fields.optional(&field("line2"), body.line2.as_deref(), AddressLine::parse);
+    let city = fields.check(&field("city"), PlaceName::parse(&body.city));
+    let region = fields.optional(&field("region"), body.region.as_deref(), PlaceName::parse);
+    let postal_code = fields.optional(
+        &field("postal_code"),
+        body.postal_code.as_deref(),
+        PostalCode::parse,
+    );
+    let country = fields.check(&field("country"), Country::parse(&body.country));
+    let phone = fields.optional(&field("phone"), body.phone.as_deref(), Phone::parse);
+    let (name, region, country) = (name?, region?, country?);
+    Some(ParsedAddress {
+        address: PostalAddress {
+            name: name.as_str().to_owned(),
+            line1: line1?.as_str().to_owned(),
+            line2: line2?.map(|line| line.as_str().to_owned()),
+            city: city?.as_str().to_owned(),
+            region: region.as_ref().map(|r| r.as_str().to_owned()),
+            postal_code: postal_code?.map(|code| code.as_str().to_owned()),
+            country: country.as_str().to_owned(),
+            phone: phone?.map(|phone| phone.as_str().to_owned()),
+        },
+        country,
+        region,
     })
 }
 

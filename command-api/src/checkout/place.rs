@@ -8,7 +8,7 @@ use std::{
     sync::Arc,
 };
 
-use api_core::{ApiError, FieldError};
+use api_core::{ApiError, FieldError, auth::CustomerPrincipal};
 use chrono::Utc;
 use domain::{
     checkout::{Destination, Priced, quote},
@@ -62,6 +62,8 @@ pub(crate) struct Placing<'a> {
     pub store: &'a StoreProfile,
     pub cart: Cart,
     pub idempotency: Option<Idempotency>,
+    /// The store's customer who is signed in, if one is: the order is theirs.
+    pub signed_in: Option<CustomerPrincipal>,
 }
 
 pub(crate) async fn place(state: &CommandState, placing: Placing<'_>) -> Result<Answer, ApiError> {
@@ -78,6 +80,7 @@ pub(crate) async fn place(state: &CommandState, placing: Placing<'_>) -> Result<
         store,
         cart,
         idempotency,
+        signed_in,
     } = placing;
     let variants: Vec<Uuid> = cart.lines.iter().map(|line| line.variant_id).collect();
     let products = products_of(state.pool(), store_id, &variants).await?;
@@ -113,7 +116,10 @@ pub(crate) async fn place(state: &CommandState, placing: Placing<'_>) -> Result<
         };
         let current = match shopper.take() {
             Some(known) => known,
-            None => Shopper::find_or_new(state, store_id, &cart).await?,
+            None => match signed_in {
+                Some(customer) => Shopper::signed_in(state, store_id, &cart, customer).await?,
+                None => Shopper::find_or_new(state, store_id, &cart).await?,
+            },
         };
         let checkout = Decided {
             store_id,
@@ -280,15 +286,38 @@ fn unit_price(product: &ProductData, variant: &schemas::product::VariantData) ->
         .map_or(product.price.amount, |price| price.amount)
 }
 
-/// The customer a checkout is for: the store's customer with this email, or a new one.
+/// The customer a checkout is for: the signed-in customer, or else the store's customer
+/// with this email, or a new one.
 struct Shopper {
     customer_id: Uuid,
     is_new: bool,
     email_digest: String,
     contact: Sealed,
+    /// Who placed it, as the events record it.
+    actor: String,
 }
 
 impl Shopper {
+    async fn signed_in(
+        state: &CommandState,
+        store_id: Uuid,
+        cart: &Cart,
+        customer: CustomerPrincipal,
+    ) -> Result<Self, ApiError> {
+        let contact = state
+            .vault
+            .seal(customer.customer_id, store_id, &cart.contact)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(Self {
+            customer_id: customer.customer_id,
+            is_new: false,
+            email_digest: pii::email_digest(cart.email.as_str()),
+            contact,
+            actor: customer.actor(),
+        })
+    }
+
     async fn find_or_new(
         state: &CommandState,
         store_id: Uuid,
@@ -317,6 +346,7 @@ impl Shopper {
             is_new: existing.is_none(),
             email_digest,
             contact,
+            actor: format!("customer:{customer_id}"),
         })
     }
 }
@@ -345,7 +375,7 @@ impl Decided<'_> {
         idempotency: Option<&Idempotency>,
     ) -> Result<(Vec<AppendRequest>, Respond, Reserved), ApiError> {
         let metadata = EventMetadata {
-            actor: Some(format!("customer:{}", self.shopper.customer_id)),
+            actor: Some(self.shopper.actor.clone()),
             correlation_id: Some(self.order_id),
             idempotency_key: idempotency.map(|i| i.key().to_owned()),
             ..EventMetadata::default()

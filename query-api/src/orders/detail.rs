@@ -74,16 +74,7 @@ pub(crate) async fn order_detail(
         customer: contact.as_ref().map(contact_view),
         shipping_address: contact
             .and_then(|c| c.shipping_address)
-            .map(|address| AddressBody {
-                name: address.name,
-                line1: address.line1,
-                line2: address.line2,
-                city: address.city,
-                region: address.region,
-                postal_code: address.postal_code,
-                country: address.country,
-                phone: address.phone,
-            }),
+            .map(AddressBody::from),
         fulfillments: list_of(&fulfillments, fulfillment),
         refunds: list_of(&refunds, |value| refund(value, &currency)),
         created_at: row.try_get("created_at").map_err(get)?,

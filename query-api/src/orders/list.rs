@@ -292,7 +292,7 @@ pub(super) async fn list_orders(
     Ok(listed(orders, total, filters.page))
 }
 
-async fn summary(
+pub(super) async fn summary(
     state: &QueryState,
     row: &sqlx::postgres::PgRow,
 ) -> Result<OrderSummary, ApiError> {

@@ -6,6 +6,7 @@
 mod customers;
 mod detail;
 mod export;
+mod history;
 mod list;
 mod sales;
 mod status_page;
@@ -33,6 +34,7 @@ pub fn router() -> OpenApiRouter<QueryState> {
         .routes(routes!(customers::get_customer))
         .routes(routes!(sales::sales_today))
         .routes(routes!(status_page::order_status))
+        .routes(routes!(history::order_history))
 }
 
 /// The contact sealed in `stored` (a [`Sealed`] as JSON), or `None` when erased.

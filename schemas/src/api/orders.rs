@@ -32,6 +32,21 @@ pub struct AddressBody {
     pub phone: Option<String>,
 }
 
+impl From<crate::pii::PostalAddress> for AddressBody {
+    fn from(address: crate::pii::PostalAddress) -> Self {
+        Self {
+            name: address.name,
+            line1: address.line1,
+            line2: address.line2,
+            city: address.city,
+            region: address.region,
+            postal_code: address.postal_code,
+            country: address.country,
+            phone: address.phone,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutRequest {
