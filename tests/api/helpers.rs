@@ -611,6 +611,46 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/stores/{store_id}/orders/{order_id}/notes"),
 ];
 
+/// The storefront customer's routes, which a customer's token opens (for its store) and
+/// nothing else does.
+pub const CUSTOMER_ROUTES: &[(&str, &str)] = &[
+    ("POST", "/api/v1/public/stores/{slug}/customers/logout"),
+    ("GET", "/api/v1/public/stores/{slug}/customers/me"),
+    ("PATCH", "/api/v1/public/stores/{slug}/customers/me"),
+    (
+        "POST",
+        "/api/v1/public/stores/{slug}/customers/me/addresses",
+    ),
+    (
+        "PUT",
+        "/api/v1/public/stores/{slug}/customers/me/addresses/{address_id}",
+    ),
+    (
+        "DELETE",
+        "/api/v1/public/stores/{slug}/customers/me/addresses/{address_id}",
+    ),
+    (
+        "POST",
+        "/api/v1/public/stores/{slug}/customers/me/addresses/{address_id}/default",
+    ),
+    (
+        "PUT",
+        "/api/v1/public/stores/{slug}/customers/me/wishlist/{product_id}",
+    ),
+    (
+        "DELETE",
+        "/api/v1/public/stores/{slug}/customers/me/wishlist/{product_id}",
+    ),
+    ("GET", "/api/v1/public/stores/{slug}/customers/me/orders"),
+];
+
+/// The routes with which a customer obtains tokens: no credential needed.
+pub const CUSTOMER_ENTRY_ROUTES: &[(&str, &str)] = &[
+    ("POST", "/api/v1/public/stores/{slug}/customers/register"),
+    ("POST", "/api/v1/public/stores/{slug}/customers/login"),
+    ("POST", "/api/v1/public/stores/{slug}/customers/refresh"),
+];
+
 /// A service connected to `store_id` at `url`: its id, its secret and the write's position.
 pub async fn connect(
     app: &TestApp,

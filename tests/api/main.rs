@@ -8,6 +8,7 @@ mod api_keys;
 mod bridge;
 mod catalog;
 mod checkout;
+mod customers;
 mod cutting_proxy;
 mod envelope;
 mod export;

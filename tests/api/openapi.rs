@@ -3,7 +3,7 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{ROUTES, TestApp, connect, spawn_app};
+use crate::helpers::{CUSTOMER_ENTRY_ROUTES, CUSTOMER_ROUTES, ROUTES, TestApp, connect, spawn_app};
 
 fn documented(document: &Value) -> BTreeSet<(String, String)> {
     let mut operations = BTreeSet::new();
@@ -35,6 +35,8 @@ async fn the_document_lists_exactly_the_mounted_routes_with_their_errors() {
 
     let known: BTreeSet<(String, String)> = ROUTES
         .iter()
+        .chain(CUSTOMER_ROUTES)
+        .chain(CUSTOMER_ENTRY_ROUTES)
         .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
         .collect();
     assert_eq!(
@@ -53,6 +55,7 @@ async fn the_document_lists_exactly_the_mounted_routes_with_their_errors() {
             "{variant_id}",
             "{order_id}",
             "{customer_id}",
+            "{address_id}",
             "{category_id}",
             "{collection_id}",
         ] {
@@ -195,6 +198,10 @@ async fn control_characters_in_every_documented_parameter_and_string_field_are_r
         (
             "{customer_id}",
             "00000000-0000-7000-8000-000000000005".to_owned(),
+        ),
+        (
+            "{address_id}",
+            "00000000-0000-7000-8000-000000000006".to_owned(),
         ),
         ("{number}", "1001".to_owned()),
         (
