@@ -42,6 +42,9 @@ pub struct Config {
     /// `ORDER_PAYMENT_TIMEOUT_MINUTES`: how long an order waits for its payment before it
     /// expires and its stock returns.
     pub payment_timeout: Duration,
+    /// `STRIPE_SECRET_KEY` with `STRIPE_RETURN_URL` (and `STRIPE_API_BASE`): checkouts are
+    /// paid on Stripe Checkout Sessions; unset, on mock sessions.
+    pub stripe: Option<StripeApi>,
     /// `STRIPE_WEBHOOK_SECRET`: verifies `Stripe-Signature` on `/api/v1/webhooks/stripe`,
     /// which answers 404 without it.
     pub stripe_webhook_secret: Option<Secret>,
@@ -207,6 +210,51 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// Stripe's API as `STRIPE_SECRET_KEY`, `STRIPE_RETURN_URL` and `STRIPE_API_BASE` say.
+#[derive(Debug, Clone)]
+pub struct StripeApi {
+    pub secret_key: Secret,
+    /// Where the shopper returns from the Checkout Session (the storefront's page).
+    pub return_url: String,
+    /// `https://api.stripe.com` unless something stands in for Stripe (tests).
+    pub api_base: String,
+}
+
+const STRIPE_API: &str = "https://api.stripe.com";
+
+/// With a secret key the return URL is required: a session cannot be opened without it.
+fn stripe_api(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<StripeApi>, ConfigError> {
+    let Some(key) = lookup("STRIPE_SECRET_KEY").filter(|key| !key.is_empty()) else {
+        return Ok(None);
+    };
+    if !(key.starts_with("sk_") || key.starts_with("rk_")) {
+        return Err(ConfigError {
+            name: "STRIPE_SECRET_KEY",
+            reason: "a Stripe secret key starts with `sk_` (or `rk_` when restricted)".into(),
+        });
+    }
+    let web_url = |name: &'static str, raw: Option<String>| match raw {
+        Some(url) if url.starts_with("https://") || url.starts_with("http://") => Ok(url),
+        Some(_) => Err(ConfigError {
+            name,
+            reason: "must be an http(s) URL".into(),
+        }),
+        None => Err(ConfigError {
+            name,
+            reason: "is needed with STRIPE_SECRET_KEY".into(),
+        }),
+    };
+    let present = |name: &str| lookup(name).filter(|value| !value.is_empty());
+    Ok(Some(StripeApi {
+        secret_key: Secret(key.into_bytes()),
+        return_url: web_url("STRIPE_RETURN_URL", present("STRIPE_RETURN_URL"))?,
+        api_base: web_url(
+            "STRIPE_API_BASE",
+            Some(present("STRIPE_API_BASE").unwrap_or_else(|| STRIPE_API.to_owned())),
+        )?,
+    }))
+}
+
 /// HMAC-SHA256 keys shorter than its output weaken it.
 const MIN_SECRET_BYTES: usize = 32;
 
@@ -281,18 +329,12 @@ impl Config {
             Duration::from_secs(30 * 60),
             whole(Duration::from_secs(60)),
         )?;
-        if lookup("STRIPE_SECRET_KEY").is_some_and(|key| !key.is_empty()) {
-            return Err(ConfigError {
-                name: "STRIPE_SECRET_KEY",
-                reason: "opening Stripe Checkout Sessions is not built yet; leave it unset to \
-                         take mock payments (STRIPE_WEBHOOK_SECRET alone is supported)"
-                    .into(),
-            });
-        }
+        let stripe = stripe_api(&lookup)?;
         let stripe_webhook_secret = lookup("STRIPE_WEBHOOK_SECRET")
             .filter(|secret| !secret.is_empty())
             .map(|secret| Secret(secret.into_bytes()));
         Ok(Self {
+            stripe,
             stripe_webhook_secret,
             payment_timeout,
             idempotency_ttl,
@@ -406,6 +448,48 @@ mod tests {
                 .expect_err("invalid");
             assert!(error.to_string().starts_with(name), "{error}");
         }
+    }
+
+    #[test]
+    fn a_stripe_key_needs_a_return_url_and_looks_like_one() {
+        let with = |pairs: &'static [(&'static str, &'static str)]| {
+            Config::from_lookup(move |name| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| (*value).to_owned())
+            })
+        };
+        assert!(
+            with(&[]).expect("defaults").stripe.is_none(),
+            "mock payments by default"
+        );
+        let missing = with(&[("STRIPE_SECRET_KEY", "sk_test_123")]).expect_err("no return URL");
+        assert!(
+            missing.to_string().contains("STRIPE_RETURN_URL"),
+            "{missing}"
+        );
+        let foreign = with(&[
+            ("STRIPE_SECRET_KEY", "pk_test_123"),
+            ("STRIPE_RETURN_URL", "https://shop.example/return"),
+        ])
+        .expect_err("a publishable key");
+        assert!(
+            foreign.to_string().contains("STRIPE_SECRET_KEY"),
+            "{foreign}"
+        );
+        let stripe = with(&[
+            ("STRIPE_SECRET_KEY", "sk_test_123"),
+            ("STRIPE_RETURN_URL", "https://shop.example/return"),
+        ])
+        .expect("valid")
+        .stripe
+        .expect("Stripe configured");
+        assert_eq!(stripe.api_base, "https://api.stripe.com");
+        assert!(
+            !format!("{stripe:?}").contains("sk_test_123"),
+            "the key stays out of logs"
+        );
     }
 
     #[test]

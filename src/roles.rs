@@ -12,7 +12,7 @@ use api_core::{
     tokens::REFRESH_TTL,
 };
 use bridge_relay::RelayConfig;
-use command_api::{AttemptLimits, CommandState, Payments};
+use command_api::{AttemptLimits, CommandState, Payments, StripeCheckout};
 use eventlog::{EventLog, GroupCommitConfig};
 use projections::{
     Projection, Projector, ProjectorConfig, catalog::Catalog, orders::Orders, run_projector,
@@ -326,10 +326,21 @@ impl RolePools {
     }
 }
 
-/// Mock payments, with Stripe's webhook verified when its secret is configured.
+/// Stripe Checkout Sessions when a secret key is configured, else mock ones; Stripe's
+/// webhook verified when its secret is.
 fn payments(config: &Config) -> Payments {
+    let mut payments = Payments::default();
+    if let Some(stripe) = &config.stripe {
+        let key = String::from_utf8_lossy(stripe.secret_key.expose());
+        payments = payments.with_stripe(StripeCheckout::new(
+            &stripe.api_base,
+            &key,
+            &stripe.return_url,
+            config.payment_timeout,
+        ));
+    }
     match &config.stripe_webhook_secret {
-        Some(secret) => Payments::default().with_webhook_secret(secret.expose()),
-        None => Payments::default(),
+        Some(secret) => payments.with_webhook_secret(secret.expose()),
+        None => payments,
     }
 }

@@ -16,6 +16,7 @@ mod stores;
 mod write;
 
 pub use auth::{AttemptLimits, TrustedProxies};
+pub use checkout::stripe_sessions::StripeCheckout;
 pub use state::{CommandState, Payments};
 use utoipa_axum::router::OpenApiRouter;
 

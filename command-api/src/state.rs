@@ -8,6 +8,7 @@ use pii::Vault;
 use sqlx::PgPool;
 
 use crate::{
+    StripeCheckout,
     aggregate::StreamLocks,
     auth::{AttemptLimits, TrustedProxies},
     checkout::stock::StockCache,
@@ -39,9 +40,20 @@ pub struct CommandState {
 #[derive(Clone, Default)]
 pub struct Payments {
     webhook_secret: Option<Arc<[u8]>>,
+    stripe: Option<StripeCheckout>,
 }
 
 impl Payments {
+    /// `STRIPE_SECRET_KEY`: checkouts are paid on Stripe Checkout Sessions, not mock ones.
+    pub fn with_stripe(mut self, stripe: StripeCheckout) -> Self {
+        self.stripe = Some(stripe);
+        self
+    }
+
+    pub(crate) fn stripe(&self) -> Option<&StripeCheckout> {
+        self.stripe.as_ref()
+    }
+
     /// `STRIPE_WEBHOOK_SECRET`: without it the Stripe webhook answers 404.
     pub fn with_webhook_secret(mut self, secret: &[u8]) -> Self {
         self.webhook_secret = Some(secret.into());

@@ -7,6 +7,7 @@ mod place;
 pub(crate) use place::customer_email_scope;
 pub(crate) mod stock;
 mod stripe;
+pub(crate) mod stripe_sessions;
 mod stripe_signature;
 
 use api_core::{ApiError, ApiJson, openapi::ErrorEnvelope};
@@ -70,6 +71,7 @@ async fn checkout(
         return Err(ApiError::Unauthenticated);
     }
     let cart = parse::cart(&body.value)?;
+    let email = cart.email.as_str().to_owned();
     let idempotency = Idempotency::scoped(
         format!("storefront:{store_id}"),
         key.0,
@@ -84,7 +86,13 @@ async fn checkout(
         idempotency,
         signed_in,
     };
-    Ok(place::place(&state, placing).await?.into_http())
+    let mut answer = place::place(&state, placing).await?;
+    if let Some(stripe) = state.payments().stripe() {
+        stripe
+            .attach_session(&mut answer.recorded.body, &email)
+            .await?;
+    }
+    Ok(answer.into_http())
 }
 
 /// Pay a mock payment session (only when no payment provider is configured).

@@ -35,6 +35,7 @@ use uuid::Uuid;
 use super::{
     parse::Cart,
     stock::{Source, Stocked, load_products},
+    stripe_sessions::stripe_reference,
 };
 use crate::{
     aggregate::{Answer, stream_id},
@@ -385,7 +386,7 @@ impl Decided<'_> {
             parts.push(self.customer_part(&metadata)?);
         }
         let (order_events, after) = self.order_events(state)?;
-        let respond = respond(self.order_id, after, self.session());
+        let respond = respond(self.order_id, after, self.session(state));
         // The order goes last: its position is the append's highest, the one a reader
         // waits for to see all of it.
         let mut order = AppendRequest::new(
@@ -403,8 +404,12 @@ impl Decided<'_> {
         Ok((parts, respond, reserved))
     }
 
-    fn session(&self) -> String {
-        format!("{MOCK_SESSION_PREFIX}{}", self.order_id.simple())
+    /// A mock session, or the reference of the Stripe session opened once it is placed.
+    fn session(&self, state: &CommandState) -> String {
+        match state.payments().stripe() {
+            Some(_) => stripe_reference(self.order_id),
+            None => format!("{MOCK_SESSION_PREFIX}{}", self.order_id.simple()),
+        }
     }
 
     fn order_events(&self, state: &CommandState) -> Result<(Vec<Event>, Order), ApiError> {
@@ -452,7 +457,7 @@ impl Decided<'_> {
             region: self.cart.region.as_ref().map(|r| r.as_str().to_owned()),
             lines,
             totals: charged.totals,
-            payment_session: self.session(),
+            payment_session: self.session(state),
             payment_due: Utc::now() + state.payment_timeout(),
         }));
         let events = order::decide(&Order::Unplaced, &command)
@@ -531,12 +536,14 @@ fn respond(order_id: Uuid, after: Order, session: String) -> Respond {
         let order = after
             .placed()
             .map(|placed| order_view(order_id, placed, appended.version));
+        let mock = session.starts_with(MOCK_SESSION_PREFIX);
         let view = order.map(|order| CheckoutView {
             order,
             payment: PaymentSessionView {
-                confirm_url: Some(format!("/api/v1/public/payments/{session}/confirm")),
+                confirm_url: mock.then(|| format!("/api/v1/public/payments/{session}/confirm")),
                 session_id: session.clone(),
-                provider: "mock".into(),
+                provider: if mock { "mock" } else { "stripe" }.into(),
+                checkout_url: None,
             },
         });
         RecordedResponse {

@@ -109,6 +109,9 @@ pub struct PaymentSessionView {
     pub provider: String,
     /// In mock mode: POST here to pay.
     pub confirm_url: Option<String>,
+    /// With Stripe: the Checkout Session's page, where the shopper pays.
+    #[serde(default)]
+    pub checkout_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
