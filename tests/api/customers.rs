@@ -196,10 +196,28 @@ async fn addresses_keep_one_default_and_the_wishlist_holds_the_stores_products()
         first.body["data"]["addresses"][0]["address"]["city"],
         "Arlington"
     );
-    let second = save(json!({"address": address("Boston"), "default": true}))
-        .await
-        .unwrap();
-    let second = Written::from(second).await;
+    let keyed = || {
+        as_customer(
+            &app,
+            &customer,
+            Method::POST,
+            &customers_path(&shop, "/me/addresses"),
+        )
+        .header("idempotency-key", "save-boston")
+        .json(&json!({"address": address("Boston"), "default": true}))
+        .send()
+    };
+    let second = Written::from(keyed().await.unwrap()).await;
+    let retried = keyed().await.unwrap();
+    assert_eq!(
+        retried.headers().get("idempotent-replayed").unwrap(),
+        "true"
+    );
+    assert_eq!(
+        json_of(retried).await,
+        second.body,
+        "a retry saves nothing twice"
+    );
     let addresses = second.body["data"]["addresses"].as_array().unwrap().clone();
     assert_eq!(addresses.len(), 2);
     assert_eq!(

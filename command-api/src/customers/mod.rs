@@ -4,6 +4,7 @@
 //! store's customer routes, and a merchant's token opens none of these.
 
 mod account;
+mod change;
 mod profile;
 mod sessions;
 
