@@ -378,6 +378,57 @@ async fn a_signed_in_checkout_is_in_the_history_and_a_guest_one_with_the_same_em
         "the account's customer placed it"
     );
 
+    // Signed in, the email and the address may be left out: the account's email and
+    // its default saved address fill in. A guest must give both.
+    let checkout_path = format!("/api/v1/public/stores/{}/checkout", shop.slug);
+    let only_items = json!({"items": items});
+    let guest = app
+        .request(Method::POST, &checkout_path)
+        .json(&only_items)
+        .send()
+        .await
+        .unwrap();
+    let (status, _, error) = error_code(guest).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&error), ["email", "shipping_address"]);
+    let no_address = as_customer(&app, &customer, Method::POST, &checkout_path)
+        .json(&only_items)
+        .send()
+        .await
+        .unwrap();
+    let (_, _, error) = error_code(no_address).await;
+    assert_eq!(fields(&error), ["shipping_address"], "no address saved yet");
+    as_customer(
+        &app,
+        &customer,
+        Method::POST,
+        &customers_path(&shop, "/me/addresses"),
+    )
+    .json(&json!({"address": address("Portland")}))
+    .send()
+    .await
+    .unwrap();
+    let defaulted = as_customer(&app, &customer, Method::POST, &checkout_path)
+        .json(&only_items)
+        .send()
+        .await
+        .unwrap();
+    let defaulted = Written::from(defaulted).await;
+    assert_eq!(defaulted.status, StatusCode::CREATED, "{}", defaulted.body);
+    let detail_path = format!(
+        "/api/v1/stores/{}/orders/{}",
+        shop.store_id,
+        defaulted.body["data"]["order"]["id"].as_str().unwrap()
+    );
+    let (_, detail) = app
+        .read(&shop.merchant, &detail_path, defaulted.position)
+        .await;
+    assert_eq!(
+        detail["data"]["shipping_address"]["city"], "Portland",
+        "{detail}"
+    );
+    assert_eq!(detail["data"]["customer"]["email"], email);
+
     // A token that is not this store's customer's is refused, not ignored.
     let forged = app
         .request(

@@ -1,6 +1,7 @@
 //! The storefront's write side: checkout and (mock) payment. Anonymous shoppers reach
 //! it, so every input is bounded and every price comes from the catalog.
 
+mod defaults;
 pub(crate) mod parse;
 mod payment;
 mod place;
@@ -38,7 +39,9 @@ pub fn router() -> OpenApiRouter<CommandState> {
 
 /// Place an order. Prices, stock and totals come from the catalog (a price sent with a
 /// line is ignored); every line that cannot be bought is a 422 naming it (`items[2]`).
-/// The answer carries the payment session to pay through.
+/// With a customer's bearer token the order is theirs, and a left-out email or address
+/// is the account's (its default saved address). The answer carries the payment
+/// session to pay through.
 #[utoipa::path(
     post, path = "/api/v1/public/stores/{slug}/checkout", tag = "checkout",
     request_body = CheckoutRequest,
@@ -70,7 +73,13 @@ async fn checkout(
     if signed_in.is_some_and(|customer| customer.store_id != store_id) {
         return Err(ApiError::Unauthenticated);
     }
-    let cart = parse::cart(&body.value)?;
+    let cart = match signed_in {
+        Some(customer) => {
+            let request = defaults::filled_in(&state, customer, body.value.clone()).await?;
+            parse::cart(&request)?
+        }
+        None => parse::cart(&body.value)?,
+    };
     let email = cart.email.as_str().to_owned();
     let idempotency = Idempotency::scoped(
         format!("storefront:{store_id}"),

@@ -32,8 +32,14 @@ pub(crate) struct Cart {
 pub(crate) fn cart(request: &CheckoutRequest) -> Result<Cart, ApiError> {
     let mut fields = Fields::default();
     let lines = lines(&mut fields, request);
-    let email = fields.check("email", Email::parse(&request.email));
-    let address = postal_address(&mut fields, "shipping_address", &request.shipping_address);
+    let email = match &request.email {
+        Some(email) => fields.check("email", Email::parse(email)),
+        None => required(&mut fields, "email"),
+    };
+    let address = match &request.shipping_address {
+        Some(address) => postal_address(&mut fields, "shipping_address", address),
+        None => required(&mut fields, "shipping_address"),
+    };
     fields.finish(|| {
         let (email, address) = (email?, address?);
         let contact = ContactDetails {
@@ -49,6 +55,15 @@ pub(crate) fn cart(request: &CheckoutRequest) -> Result<Cart, ApiError> {
             contact,
         })
     })
+}
+
+fn required<T>(fields: &mut Fields, field: &str) -> Option<T> {
+    fields.push(FieldError::new(
+        field,
+        "required",
+        "required of a guest (a signed-in customer's account has a default)",
+    ));
+    None
 }
 
 /// An address as the store taxes and ships by it.

@@ -48,7 +48,7 @@ impl Fold for CustomerFold {
     }
 }
 
-async fn load_customer(
+pub(crate) async fn load_customer(
     state: &CommandState,
     customer_id: Uuid,
 ) -> Result<Loaded<Customer>, ApiError> {

@@ -52,8 +52,10 @@ impl From<crate::pii::PostalAddress> for AddressBody {
 pub struct CheckoutRequest {
     /// 1–100 lines, each variant once.
     pub items: Vec<CheckoutItem>,
-    pub email: String,
-    pub shipping_address: AddressBody,
+    /// Required of guests; a signed-in customer's account email when left out.
+    pub email: Option<String>,
+    /// Required of guests; a signed-in customer's default saved address when left out.
+    pub shipping_address: Option<AddressBody>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
