@@ -151,6 +151,40 @@ impl CustomerPrincipal {
     }
 }
 
+/// The token of an `Authorization: Bearer …` header; none without the header, 401 for
+/// another scheme.
+fn bearer_token(headers: &axum::http::HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(header) = headers.get(axum::http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    header
+        .to_str()
+        .ok()
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(|token| Some(token.trim()))
+        .ok_or(ApiError::Unauthenticated)
+}
+
+/// Passes when the session is live: known to `sessions` (for a few seconds) or found by
+/// `lookup` (`None`: no such session).
+async fn live(
+    sessions: &Cache<Uuid, bool>,
+    session_id: Uuid,
+    lookup: impl Future<Output = Result<Option<bool>, sqlx::Error>>,
+) -> Result<(), ApiError> {
+    let live = sessions
+        .try_get_with(session_id, async move {
+            lookup.await.map(|live| live.unwrap_or(false))
+        })
+        .await
+        .map_err(ApiError::internal)?;
+    if live {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthenticated)
+    }
+}
+
 fn session_cache() -> Cache<Uuid, bool> {
     Cache::builder()
         .max_capacity(100_000)
@@ -197,37 +231,22 @@ impl Authenticator {
         &self,
         headers: &axum::http::HeaderMap,
     ) -> Result<CustomerPrincipal, ApiError> {
-        let token = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|header| header.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .ok_or(ApiError::Unauthenticated)?;
-        let claims = self
-            .0
-            .customer_keys
-            .verify(token.trim(), TokenKind::Access)?;
+        let token = bearer_token(headers)?.ok_or(ApiError::Unauthenticated)?;
+        let claims = self.0.customer_keys.verify(token, TokenKind::Access)?;
         let store_id = claims.store.ok_or(ApiError::Unauthenticated)?;
         let pool = self.0.pool.clone();
-        let live = self
-            .0
-            .live_customer_sessions
-            .try_get_with(claims.sid, async move {
-                sqlx::query_scalar::<_, bool>(
-                    "SELECT revoked_at IS NULL FROM customer_sessions \
-                     WHERE id = $1 AND customer_id = $2 AND store_id = $3",
-                )
-                .bind(claims.sid)
-                .bind(claims.sub)
-                .bind(store_id)
-                .fetch_optional(&pool)
-                .await
-                .map(|live| live.unwrap_or(false))
-            })
+        let lookup = async move {
+            sqlx::query_scalar::<_, bool>(
+                "SELECT revoked_at IS NULL FROM customer_sessions \
+                 WHERE id = $1 AND customer_id = $2 AND store_id = $3",
+            )
+            .bind(claims.sid)
+            .bind(claims.sub)
+            .bind(store_id)
+            .fetch_optional(&pool)
             .await
-            .map_err(ApiError::internal)?;
-        if !live {
-            return Err(ApiError::Unauthenticated);
-        }
+        };
+        live(&self.0.live_customer_sessions, claims.sid, lookup).await?;
         Ok(CustomerPrincipal {
             customer_id: claims.sub,
             store_id,
@@ -241,13 +260,8 @@ impl Authenticator {
     }
 
     pub async fn authenticate(&self, parts: &Parts) -> Result<Principal, ApiError> {
-        if let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) {
-            let token = header
-                .to_str()
-                .ok()
-                .and_then(|value| value.strip_prefix("Bearer "))
-                .ok_or(ApiError::Unauthenticated)?;
-            return self.bearer(token.trim()).await;
+        if let Some(token) = bearer_token(&parts.headers)? {
+            return self.bearer(token).await;
         }
         if let Some(header) = parts.headers.get(API_KEY_HEADER) {
             let raw = header.to_str().map_err(|_| ApiError::Unauthenticated)?;
@@ -259,23 +273,15 @@ impl Authenticator {
     async fn bearer(&self, token: &str) -> Result<Principal, ApiError> {
         let claims = self.0.keys.verify(token, TokenKind::Access)?;
         let pool = self.0.pool.clone();
-        let live = self
-            .0
-            .live_sessions
-            .try_get_with(claims.sid, async move {
-                sqlx::query_scalar::<_, bool>(
-                    "SELECT revoked_at IS NULL FROM auth_sessions WHERE id = $1",
-                )
-                .bind(claims.sid)
-                .fetch_optional(&pool)
-                .await
-                .map(|live| live.unwrap_or(false))
-            })
+        let lookup = async move {
+            sqlx::query_scalar::<_, bool>(
+                "SELECT revoked_at IS NULL FROM auth_sessions WHERE id = $1",
+            )
+            .bind(claims.sid)
+            .fetch_optional(&pool)
             .await
-            .map_err(ApiError::internal)?;
-        if !live {
-            return Err(ApiError::Unauthenticated);
-        }
+        };
+        live(&self.0.live_sessions, claims.sid, lookup).await?;
         Ok(Principal {
             merchant_id: claims.sub,
             credential: Credential::Session {

@@ -60,6 +60,16 @@ impl Change {
         Self { status, ..self }
     }
 
+    /// `run` with a command that does not depend on the account as it is.
+    pub(super) async fn always(
+        self,
+        state: &CommandState,
+        command: CustomerCommand,
+    ) -> Result<Response, ApiError> {
+        self.run(state, |_| std::future::ready(Ok(command.clone())))
+            .await
+    }
+
     /// Load → `If-Match` → decide → append, under the customer stream's lock; the
     /// account as the change leaves it.
     pub(super) async fn run<F, Fut>(

@@ -233,11 +233,9 @@ pub(super) async fn remove_address(
     uri: Uri,
 ) -> Result<Response, ApiError> {
     let address_id = path_id(&address_id)?;
-    Change::of(&state, &slug, principal, conditions, (&method, &uri, &[]))
-        .await?
-        .run(&state, |_| async move {
-            Ok(CustomerCommand::RemoveAddress { address_id })
-        })
+    let change = Change::of(&state, &slug, principal, conditions, (&method, &uri, &[])).await?;
+    change
+        .always(&state, CustomerCommand::RemoveAddress { address_id })
         .await
 }
 
@@ -261,11 +259,9 @@ pub(super) async fn make_default_address(
     uri: Uri,
 ) -> Result<Response, ApiError> {
     let address_id = path_id(&address_id)?;
-    Change::of(&state, &slug, principal, conditions, (&method, &uri, &[]))
-        .await?
-        .run(&state, |_| async move {
-            Ok(CustomerCommand::SetDefaultAddress { address_id })
-        })
+    let change = Change::of(&state, &slug, principal, conditions, (&method, &uri, &[])).await?;
+    change
+        .always(&state, CustomerCommand::SetDefaultAddress { address_id })
         .await
 }
 
@@ -294,9 +290,7 @@ pub(super) async fn wish(
     let change = Change::of(&state, &slug, principal, conditions, (&method, &uri, &[])).await?;
     on_sale(&state, principal.store_id, product_id).await?;
     change
-        .run(&state, |_| async move {
-            Ok(CustomerCommand::AddToWishlist { product_id })
-        })
+        .always(&state, CustomerCommand::AddToWishlist { product_id })
         .await
 }
 
@@ -320,11 +314,9 @@ pub(super) async fn unwish(
     uri: Uri,
 ) -> Result<Response, ApiError> {
     let product_id = path_id(&product_id)?;
-    Change::of(&state, &slug, principal, conditions, (&method, &uri, &[]))
-        .await?
-        .run(&state, |_| async move {
-            Ok(CustomerCommand::RemoveFromWishlist { product_id })
-        })
+    let change = Change::of(&state, &slug, principal, conditions, (&method, &uri, &[])).await?;
+    change
+        .always(&state, CustomerCommand::RemoveFromWishlist { product_id })
         .await
 }
 
