@@ -28,6 +28,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use workers::{WorkersConfig, housekeeping::Retention, scheduler::SchedulerConfig};
 
+use clap::ValueEnum;
+
 use crate::{
     api,
     config::Config,
@@ -275,7 +277,13 @@ fn share(role: Role) -> (u32, u32) {
 
 /// A role's connections: the relay opens its own its way.
 fn connect_options(role: Role, options: &PgConnectOptions) -> PgConnectOptions {
-    let options = PgConnectOptions::clone(options);
+    // Names each role's sessions in `pg_stat_activity`, so an operator (or a profile)
+    // sees which role holds which connection.
+    let name = role.to_possible_value().map_or_else(
+        || "dropship".to_owned(),
+        |value| format!("dropship-{}", value.get_name()),
+    );
+    let options = PgConnectOptions::clone(options).application_name(&name);
     match role {
         Role::BridgeRelay => bridge_relay::connect_options(options),
         _ => options,

@@ -38,17 +38,21 @@ pub struct Options {
     /// are limited).
     #[arg(long, default_value_t = 16)]
     merchants: u64,
+    /// Rounds of four create-store phases (with, without, without, with the projector).
+    #[arg(long, default_value_t = 2)]
+    rounds: u64,
     /// Server worker threads.
     #[arg(long, default_value_t = 2)]
     server_threads: usize,
 }
 
 /// What the projector costs the write path is measured in this run, with and without
-/// it, in four phases of half the commands each: with, without, without, with. Machines
-/// of this kind change speed by tens of percent within minutes; in that order a drift
-/// weighs on both sides alike instead of on the ratio.
+/// it, in rounds of four phases (with, without, without, with) that share the commands
+/// alike. Machines of this kind change speed by tens of percent within minutes; in that
+/// order a drift weighs on both sides alike instead of on the ratio, and more rounds
+/// average out more of it.
 pub async fn run(options: Options) -> anyhow::Result<()> {
-    let half = options.commands / 2;
+    let phase = options.commands / (2 * options.rounds.max(1));
     let all_roles = Role::ALL.to_vec();
     let without_projector: Vec<Role> = Role::ALL
         .iter()
@@ -56,12 +60,36 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         .filter(|role| *role != Role::Projector)
         .collect();
     let server = BenchServer::start(options.server_threads, &[]).await?;
-    let result = drive(&options, half, &server.address, &server.scratch).await;
+    let result = drive(&options, phase, &server.address, &server.scratch).await;
     server.stop().await?;
     let mut every_role = result?;
-    let mut others = create_stores(&options, half, without_projector.clone()).await?;
-    others.merge(create_stores(&options, half, without_projector).await?);
-    every_role.merge(create_stores(&options, half, all_roles).await?);
+    let mut phase_rates = vec![every_role.rate().round()];
+    let mut others: Option<Measured> = None;
+    for round in 0..options.rounds.max(1) {
+        let order = [false, false, true];
+        let order = if round == 0 {
+            &order[..]
+        } else {
+            &[true, false, false, true][..]
+        };
+        for with_projector in order {
+            let roles = if *with_projector {
+                &all_roles
+            } else {
+                &without_projector
+            };
+            let measured = create_stores(&options, phase, roles.clone()).await?;
+            phase_rates.push(measured.rate().round());
+            if *with_projector {
+                every_role.merge(measured);
+            } else if let Some(others) = others.as_mut() {
+                others.merge(measured);
+            } else {
+                others = Some(measured);
+            }
+        }
+    }
+    let others = others.expect("every round has phases without the projector");
     every_role.report_with(
         "create_store",
         options.clients,
@@ -73,6 +101,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         json!({
             "roles": "all_but_projector",
             "with_projector_ratio": (every_role.rate() / others.rate() * 1000.0).round() / 1000.0,
+            "phase_rates": phase_rates,
         }),
     );
     Ok(())

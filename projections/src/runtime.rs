@@ -315,7 +315,7 @@ async fn run_lane(
     // their ack wait runs out; the log has them now.
     let start = || async {
         ensure_checkpoint(&pool, name).await?;
-        catch_up(&pool, projection, limit, 0).await
+        catch_up(&pool, projection, limit, Known::at(0)).await
     };
     let Some(reached) = retrying(name, &config, &shutdown, start).await else {
         return;
@@ -327,12 +327,12 @@ async fn run_lane(
             _ = shutdown.cancelled() => {
                 if due.is_some() {
                     // Best effort: a checkpoint left behind is only events read again.
-                    let _ = write_checkpoint(&pool, name, progress.through).await;
+                    let _ = write_checkpoint(&pool, name, progress.known()).await;
                 }
                 return;
             }
             _ = passed_over.notified() => {
-                let catch_up = || catch_up(&pool, projection, limit, progress.through);
+                let catch_up = || catch_up(&pool, projection, limit, progress.known());
                 let Some(reached) = retrying(name, &config, &shutdown, catch_up).await else {
                     return;
                 };
@@ -340,11 +340,11 @@ async fn run_lane(
                 continue;
             }
             _ = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {
-                let write = || write_checkpoint(&pool, name, progress.through);
-                if retrying(name, &config, &shutdown, write).await.is_none() {
+                let write = || write_checkpoint(&pool, name, progress.known());
+                let Some(reached) = retrying(name, &config, &shutdown, write).await else {
                     return;
-                }
-                progress.written(progress.through);
+                };
+                progress.written(reached);
                 continue;
             }
             batch = batches.recv() => match batch {
@@ -360,7 +360,7 @@ async fn run_lane(
                 Some(())
             }
             None => {
-                let apply = || apply_batch(&pool, projection, &events, limit, progress.through);
+                let apply = || apply_batch(&pool, projection, &events, limit, progress.known());
                 retrying(name, &config, &shutdown, apply)
                     .await
                     .map(|reached| progress.written(reached))
@@ -380,15 +380,60 @@ async fn run_lane(
 /// rebuild's too), so this stays true whatever another process does to the row.
 struct Progress {
     through: i64,
+    /// The checkpoint this lane last committed or read.
+    committed: i64,
     /// Since when `through` is ahead of the row, and when a skipped batch last came.
     unwritten: Option<(tokio::time::Instant, tokio::time::Instant)>,
 }
 
-impl Progress {
-    fn new(written: i64) -> Self {
+/// What a lane's transaction starts from: its [`Progress`] as it stands.
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    through: i64,
+    committed: i64,
+}
+
+impl Known {
+    /// A checkpoint just committed or read, and nothing known beyond it.
+    fn at(checkpoint: i64) -> Self {
         Self {
-            through: written,
+            through: checkpoint,
+            committed: checkpoint,
+        }
+    }
+
+    /// The position to apply above, given the checkpoint row as locked now. A row behind
+    /// what this lane committed means Postgres lost its last commits in a crash (they do
+    /// not wait for the WAL flush): what the lane knew beyond the row went with them,
+    /// and it starts again from the row.
+    fn base(self, checkpoint: i64) -> i64 {
+        if checkpoint < self.committed {
+            warn!(
+                checkpoint,
+                committed = self.committed,
+                "projection checkpoint went back (Postgres lost commits); re-applying from it"
+            );
+            checkpoint
+        } else {
+            checkpoint.max(self.through)
+        }
+    }
+}
+
+impl Progress {
+    fn new(committed: i64) -> Self {
+        let Known { through, committed } = Known::at(committed);
+        Self {
+            through,
+            committed,
             unwritten: None,
+        }
+    }
+
+    fn known(&self) -> Known {
+        Known {
+            through: self.through,
+            committed: self.committed,
         }
     }
 
@@ -417,8 +462,11 @@ impl Progress {
         self.unwritten = Some((since, now));
     }
 
+    /// The checkpoint row is at `reached` (which is behind `through` only when Postgres
+    /// lost commits).
     fn written(&mut self, reached: i64) {
-        self.through = self.through.max(reached);
+        self.through = reached;
+        self.committed = reached;
         self.unwritten = None;
     }
 
@@ -490,59 +538,65 @@ where
     }
 }
 
-/// Applies what the log holds above the checkpoint and `through` (positions the lane
-/// knows hold nothing to apply), `limit` events per transaction; the position reached.
+/// Applies what the log holds above the checkpoint and what the lane knows, `limit`
+/// events per transaction; the checkpoint reached.
 async fn catch_up(
     pool: &PgPool,
     projection: &dyn AnyProjection,
     limit: i64,
-    through: i64,
+    known: Known,
 ) -> Result<i64, sqlx::Error> {
-    let mut reached = through;
-    while let Some(next) = apply_from_log(pool, projection, limit, reached).await? {
-        reached = next;
+    let mut known = known;
+    loop {
+        let (reached, more) = apply_from_log(pool, projection, limit, known).await?;
+        known = Known::at(reached);
+        if !more {
+            return Ok(reached);
+        }
     }
-    Ok(reached)
 }
 
-/// Applies up to `limit` events above the checkpoint and `through` from the log, and
-/// moves the checkpoint past them; the new checkpoint, or none when the log had nothing
-/// more.
+/// Applies up to `limit` events above the checkpoint and what the lane knows from the
+/// log, and moves the checkpoint past them; the new checkpoint, and whether the log may
+/// hold more.
 async fn apply_from_log(
     pool: &PgPool,
     projection: &dyn AnyProjection,
     limit: i64,
-    through: i64,
-) -> Result<Option<i64>, sqlx::Error> {
+    known: Known,
+) -> Result<(i64, bool), sqlx::Error> {
     let mut tx = pool.begin().await?;
     let checkpoint = lock_checkpoint(&mut tx, projection.name()).await?;
-    let base = checkpoint.max(through);
+    let base = known.base(checkpoint);
     let events = read_after(&mut *tx, base, limit).await?;
     let Some(last) = events.last().map(|event| event.position) else {
         if base > checkpoint {
             advance_checkpoint(&mut tx, projection.name(), base).await?;
             tx.commit().await?;
         }
-        return Ok(None);
+        return Ok((base, false));
     };
     apply_read(&mut tx, projection, &events).await?;
     advance_checkpoint(&mut tx, projection.name(), last).await?;
     tx.commit().await?;
-    Ok(Some(last))
+    Ok((last, true))
 }
 
-/// Moves the checkpoint to `through` unless it is there already.
-async fn write_checkpoint(pool: &PgPool, name: &str, through: i64) -> Result<(), sqlx::Error> {
+/// Moves the checkpoint to what the lane knows unless it is there already; the
+/// checkpoint it is at.
+async fn write_checkpoint(pool: &PgPool, name: &str, known: Known) -> Result<i64, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    if lock_checkpoint(&mut tx, name).await? < through {
-        advance_checkpoint(&mut tx, name, through).await?;
+    let checkpoint = lock_checkpoint(&mut tx, name).await?;
+    let base = known.base(checkpoint);
+    if checkpoint < base {
+        advance_checkpoint(&mut tx, name, base).await?;
         tx.commit().await?;
     }
-    Ok(())
+    Ok(base)
 }
 
-/// Applies the events of a batch (in position order) above the checkpoint and `through`
-/// and moves the checkpoint, in one transaction; the position reached. Positions are
+/// Applies the events of a batch (in position order) above the checkpoint and what the
+/// lane knows, and moves the checkpoint, in one transaction; the position reached. Positions are
 /// gapless, so a hole means events this lane was passed over for, or that JetStream lost
 /// or mangled: they are read from the log, which is the source of truth, a
 /// transaction's worth at a time.
@@ -551,16 +605,16 @@ async fn apply_batch(
     projection: &dyn AnyProjection,
     events: &[RecordedEvent],
     limit: i64,
-    through: i64,
+    known: Known,
 ) -> Result<i64, sqlx::Error> {
     let Some(last) = events.last().map(|event| event.position) else {
-        return Ok(through);
+        return Ok(known.committed);
     };
-    let mut through = through;
+    let mut known = known;
     loop {
         let mut tx = pool.begin().await?;
         let checkpoint = lock_checkpoint(&mut tx, projection.name()).await?;
-        let base = checkpoint.max(through);
+        let base = known.base(checkpoint);
         let fresh = &events[events.partition_point(|event| event.position <= base)..];
         if fresh.is_empty() {
             if base > checkpoint {
@@ -581,9 +635,8 @@ async fn apply_batch(
             apply_read(&mut tx, projection, &events).await?;
         } else {
             drop(tx);
-            if let Some(reached) = apply_from_log(pool, projection, limit, through).await? {
-                through = reached;
-            }
+            let (reached, _) = apply_from_log(pool, projection, limit, known).await?;
+            known = Known::at(reached);
             continue;
         }
         advance_checkpoint(&mut tx, projection.name(), last).await?;

@@ -422,3 +422,43 @@ async fn batches_with_nothing_a_projection_reads_cost_it_no_transaction(pool: Pg
     assert!(store_activity_matches_log(&pool).await);
     platform.stop().await;
 }
+
+/// Projection transactions commit without waiting for their WAL flush, so a Postgres
+/// crash can take a lane's last commits (rows and checkpoint alike) back while the lane
+/// runs on: it must re-apply from the row, not from what it knew in memory.
+#[sqlx::test(migrator = "eventlog::MIGRATOR")]
+async fn a_checkpoint_that_went_back_is_applied_again_from(pool: PgPool) {
+    let pool = roomy(&pool).await;
+    let log = EventLog::start(pool.clone(), GroupCommitConfig::default());
+    let recorder = Recorder::reading_every(10);
+    let mut platform = Platform::publishing(&pool).await;
+    platform.project(&pool, Projector::new("projector").with(recorder.clone()));
+    append_to_store(&log, Uuid::new_v4(), 35).await;
+    assert!(
+        eventually(PATIENCE, || async {
+            checkpoint(&pool, Recorder::NAME).await.unwrap() == 35
+        })
+        .await
+    );
+    assert_eq!(recorder.seen(), [10, 20, 30]);
+
+    // What a crash that lost the commits since position 15 leaves behind.
+    sqlx::query("UPDATE projection_checkpoints SET position = 15 WHERE name = $1")
+        .bind(Recorder::NAME)
+        .execute(&pool)
+        .await
+        .unwrap();
+    append_to_store(&log, Uuid::new_v4(), 10).await;
+    assert!(
+        eventually(PATIENCE, || async {
+            checkpoint(&pool, Recorder::NAME).await.unwrap() == 45
+        })
+        .await
+    );
+    assert_eq!(
+        recorder.seen(),
+        [10, 20, 30, 20, 30, 40],
+        "the positions the crash took back are applied again, once"
+    );
+    platform.stop().await;
+}
