@@ -9,7 +9,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 use workers::status::{JobStatus, job_statuses, run_now};
 
-use crate::{Platform, Role, config::Config, startup};
+use crate::{
+    Platform, Role,
+    config::Config,
+    replay::{self, ReplayCommand},
+    startup,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -35,6 +40,12 @@ enum Command {
         #[command(subcommand)]
         command: ProjectionsCommand,
     },
+    /// The auditor's tools: a stream at any version or time, the log as NDJSON, and a
+    /// walk of every hash chain and position.
+    Replay {
+        #[command(subcommand)]
+        command: ReplayCommand,
+    },
     /// The periodic jobs: when each last ran, how it went, when it runs next.
     Jobs {
         #[command(subcommand)]
@@ -55,6 +66,8 @@ enum ProjectionsCommand {
         #[arg(value_parser = [StoreActivity::NAME, Stores::NAME, Catalog::NAME, Orders::NAME])]
         name: String,
     },
+    /// Each projection's checkpoint, how far behind the log it is, and when it last moved.
+    Status,
 }
 
 impl Cli {
@@ -79,6 +92,18 @@ impl Cli {
                 let pool = startup::connect_postgres(&config).await?;
                 startup::migrate(&pool, &config).await?;
                 info!("migrations applied");
+            }
+            Command::Replay { command } => {
+                let pool = startup::connect_postgres(&config).await?;
+                startup::migrate(&pool, &config).await?;
+                replay::run(&pool, command).await?;
+            }
+            Command::Projections {
+                command: ProjectionsCommand::Status,
+            } => {
+                let pool = startup::connect_postgres(&config).await?;
+                startup::migrate(&pool, &config).await?;
+                print!("{}", projections_table(&pool).await?);
             }
             Command::Projections {
                 command: ProjectionsCommand::Rebuild { name },
@@ -115,6 +140,40 @@ impl Cli {
         }
         Ok(())
     }
+}
+
+const PROJECTIONS: [&str; 4] = [
+    Stores::NAME,
+    Catalog::NAME,
+    Orders::NAME,
+    StoreActivity::NAME,
+];
+
+/// One line per projection the projector role runs, in columns.
+async fn projections_table(pool: &sqlx::PgPool) -> anyhow::Result<String> {
+    let rows: Vec<(String, i64, i64, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "SELECT n.name, coalesce(c.position, 0), \
+                (SELECT coalesce(max(position), 0) FROM events) - coalesce(c.position, 0), \
+                c.updated_at \
+         FROM unnest($1::text[]) WITH ORDINALITY AS n(name, i) \
+         LEFT JOIN projection_checkpoints c USING (name) ORDER BY n.i",
+    )
+    .bind(PROJECTIONS)
+    .fetch_all(pool)
+    .await?;
+    let mut table = vec![["PROJECTION", "CHECKPOINT", "LAG", "LAST MOVED"].map(str::to_owned)];
+    for (name, position, lag, moved) in rows {
+        table.push([
+            name,
+            position.to_string(),
+            lag.to_string(),
+            moved.map_or_else(
+                || "never".to_owned(),
+                |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
+            ),
+        ]);
+    }
+    Ok(columns(&table))
 }
 
 /// One line per job, in columns.
@@ -154,7 +213,12 @@ fn jobs_table(statuses: &[JobStatus]) -> String {
             status.last_detail.clone().unwrap_or_default(),
         ]);
     }
-    let widths: Vec<usize> = (0..rows[0].len())
+    columns(&rows)
+}
+
+/// Rows of cells as text, each column as wide as its widest cell.
+fn columns<const N: usize>(rows: &[[String; N]]) -> String {
+    let widths: Vec<usize> = (0..N)
         .map(|column| rows.iter().map(|row| row[column].len()).max().unwrap_or(0))
         .collect();
     rows.iter()

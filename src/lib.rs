@@ -5,6 +5,7 @@ mod api;
 pub mod cli;
 pub mod config;
 mod http;
+mod replay;
 mod roles;
 mod startup;
 pub mod telemetry;

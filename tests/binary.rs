@@ -376,3 +376,159 @@ async fn an_unreachable_nats_is_one_line_naming_it_and_how_to_start_it() {
     assert!(line.contains("nats-server"), "{line}");
     environment.remove().await;
 }
+
+fn dropship(environment: &Environment, arguments: &[&str]) -> Output {
+    environment
+        .command(free_port())
+        .args(arguments)
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+fn json_lines(output: &Output) -> Vec<serde_json::Value> {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn replay_shows_a_stream_at_any_version_exports_the_log_and_verify_names_tampering() {
+    use eventlog::{AppendRequest, ExpectedVersion, NewEvent};
+    use schemas::{
+        Event,
+        store::{StoreCreated, StorePaused},
+    };
+
+    let environment = Environment::new();
+    let status = dropship(&environment, &["projections", "status"]);
+    assert!(status.status.success());
+    let listed = String::from_utf8_lossy(&status.stdout).into_owned();
+    assert!(listed.starts_with("PROJECTION "), "{listed}");
+    assert!(listed.contains("stores"), "{listed}");
+
+    let pool = environment.pool().await;
+    let log = EventLog::start(pool.clone(), GroupCommitConfig::default());
+    let store = Uuid::new_v4();
+    let stream = format!("store-{store}");
+    let created = Event::StoreCreated(StoreCreated {
+        owner_id: Uuid::new_v4(),
+        name: "Lamps".into(),
+        slug: "lamps".into(),
+        niche: None,
+        description: None,
+        currency: "USD".into(),
+    });
+    let paused = Event::StorePaused(StorePaused { reason: None });
+    let request = AppendRequest::new(
+        stream.clone(),
+        ExpectedVersion::NoStream,
+        vec![NewEvent::new(created), NewEvent::new(paused)],
+    )
+    .in_store(store);
+    log.append(request).await.unwrap();
+    append_to_store(&log, store, 3).await;
+    let other = Uuid::new_v4();
+    append_to_store(&log, other, 4).await;
+
+    let at_one = json_lines(&dropship(
+        &environment,
+        &["replay", "stream", &stream, "--to-version", "1"],
+    ));
+    assert_eq!(at_one.len(), 2, "one event, then the state");
+    assert_eq!(at_one[0]["type"], "store.created");
+    assert_eq!(at_one[1]["version"], 1);
+    assert!(at_one[1]["state"].to_string().contains("Lamps"));
+    let at_two = json_lines(&dropship(
+        &environment,
+        &["replay", "stream", &stream, "--to-version", "2"],
+    ));
+    assert_eq!(at_two.len(), 3);
+    assert_ne!(
+        at_two[2]["state"], at_one[1]["state"],
+        "paused at version 2"
+    );
+
+    let store_log = json_lines(&dropship(
+        &environment,
+        &["replay", "log", "--store", &store.to_string()],
+    ));
+    let positions: Vec<i64> = store_log
+        .iter()
+        .map(|event| event["position"].as_i64().unwrap())
+        .collect();
+    assert_eq!(positions, [1, 2, 3, 4, 5]);
+    assert!(
+        store_log
+            .iter()
+            .all(|event| event["store_id"] == store.to_string())
+    );
+    let updates = json_lines(&dropship(
+        &environment,
+        &[
+            "replay",
+            "log",
+            "--type",
+            "store.updated",
+            "--from-position",
+            "4",
+            "--to-position",
+            "7",
+        ],
+    ));
+    let positions: Vec<i64> = updates
+        .iter()
+        .map(|event| event["position"].as_i64().unwrap())
+        .collect();
+    assert_eq!(positions, [4, 5, 6, 7]);
+
+    let clean = dropship(&environment, &["replay", "verify"]);
+    assert!(clean.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&clean.stdout).unwrap();
+    assert_eq!(report["events_checked"], 9);
+    assert_eq!(report["streams_checked"], 2);
+    assert_eq!(report["breaks"], serde_json::json!([]));
+
+    sqlx::query("UPDATE events SET payload = payload || '\\x00'::bytea WHERE position = 3")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM events WHERE position = 7")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let broken = dropship(&environment, &["replay", "verify"]);
+    assert!(!broken.status.success());
+    assert!(
+        String::from_utf8_lossy(&broken.stderr).contains("broken in 3 place(s)"),
+        "{}",
+        String::from_utf8_lossy(&broken.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&broken.stdout).unwrap();
+    let breaks = report["breaks"].as_array().unwrap();
+    assert_eq!(breaks[0]["kind"], "chain");
+    assert_eq!(breaks[0]["position"], 3, "the edited event");
+    assert_eq!(
+        breaks[1],
+        serde_json::json!({"kind": "hole", "first": 7, "last": 7})
+    );
+    assert_eq!(breaks[2]["kind"], "chain");
+    assert_eq!(breaks[2]["position"], 8, "the event after the deleted one");
+    assert_eq!(breaks[2]["stream_id"], format!("store-{other}"));
+
+    let one_store = dropship(
+        &environment,
+        &["replay", "verify", "--store", &other.to_string()],
+    );
+    assert!(!one_store.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&one_store.stdout).unwrap();
+    assert_eq!(report["events_checked"], 3);
+    assert_eq!(report["breaks"].as_array().unwrap().len(), 1);
+    environment.remove().await;
+}

@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod checkout;
 pub mod customer;
+pub mod history;
 pub mod integration;
 pub mod merchant;
 pub mod order;

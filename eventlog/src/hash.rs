@@ -42,32 +42,49 @@ pub async fn verify_stream(
     .bind(stream_id)
     .fetch_all(pool)
     .await?;
-    let mut previous: Vec<u8> = Vec::new();
-    for (index, row) in rows.iter().enumerate() {
+    let mut chain = Chain::default();
+    for row in &rows {
         let event = recorded_event(row)?;
-        let expected_version = i32::try_from(index).map_or(i32::MAX, |i| i + 1);
-        if event.version != expected_version {
-            return Ok(Err(ChainBreak::MissingVersion {
-                expected: expected_version,
-                found: event.version,
-            }));
-        }
         let stored: Vec<u8> = sqlx::Row::try_get(row, "hash")?;
-        let computed = match chain_hash(&previous, &event) {
-            Ok(hash) => hash,
-            Err(e) => {
-                return Ok(Err(ChainBreak::Unreadable {
-                    version: event.version,
-                    reason: e.to_string(),
-                }));
-            }
-        };
-        if computed != stored {
-            return Ok(Err(ChainBreak::Altered {
-                version: event.version,
-            }));
+        if let Err(broken) = chain.link(&event, stored) {
+            return Ok(Err(broken));
         }
-        previous = stored;
     }
     Ok(Ok(()))
+}
+
+/// One stream's chain as it is walked in version order.
+#[derive(Default)]
+pub(crate) struct Chain {
+    version: i32,
+    previous: Vec<u8>,
+}
+
+impl Chain {
+    /// Checks the next event of the stream against its stored hash.
+    pub(crate) fn link(
+        &mut self,
+        event: &RecordedEvent,
+        stored: Vec<u8>,
+    ) -> Result<(), ChainBreak> {
+        let expected = self.version.saturating_add(1);
+        if event.version != expected {
+            return Err(ChainBreak::MissingVersion {
+                expected,
+                found: event.version,
+            });
+        }
+        let computed = chain_hash(&self.previous, event).map_err(|e| ChainBreak::Unreadable {
+            version: event.version,
+            reason: e.to_string(),
+        })?;
+        if computed != stored {
+            return Err(ChainBreak::Altered {
+                version: event.version,
+            });
+        }
+        self.version = expected;
+        self.previous = stored;
+        Ok(())
+    }
 }

@@ -3,6 +3,7 @@
 //! hash chain; the commit-order tailer; and the JetStream publisher.
 
 mod append;
+mod audit;
 mod batch;
 mod committer;
 mod hash;
@@ -15,11 +16,14 @@ pub use append::{
     AppendError, AppendOutcome, AppendRequest, Appended, ExpectedVersion, IdempotencyClaim,
     MultiAppendOutcome, NewEvent, UniqueKey,
 };
+pub use audit::{LogBreak, LogVerification, verify_log};
 pub use batch::{BEGIN_APPEND, KnownHeads, Parts, Reads, Written, write_batch};
 pub use committer::{EventLog, GroupCommitConfig};
 pub use hash::{ChainBreak, verify_stream};
 pub use publisher::{Publisher, PublisherConfig, load_checkpoint as publisher_checkpoint};
-pub use read::{head_position, read_after, read_event, read_stream, stream_position};
+pub use read::{
+    LogFilter, head_position, read_after, read_event, read_filtered, read_stream, stream_position,
+};
 pub use snapshot::{Fold, LoadError, Loaded, load};
 
 /// Every migration of the platform, embedded in the binary.

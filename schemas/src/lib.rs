@@ -12,6 +12,7 @@ pub mod merchant;
 pub mod order;
 pub mod pii;
 pub mod product;
+pub mod public;
 pub mod store;
 
 pub use catalogue::{CATALOGUE, Event};
