@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, LazyLock};
 
-use api_core::{BODY_LIMIT, api_fallback, guard_request, normalise_rejections};
+use api_core::{BODY_LIMIT, api_fallback, assign_request_id, guard_request, normalise_rejections};
 use axum::{Extension, Json, Router, extract::DefaultBodyLimit, middleware};
 use command_api::CommandState;
 use query_api::QueryState;
@@ -49,6 +49,8 @@ pub fn router(command: Option<CommandState>, query: Option<QueryState>) -> Route
         .layer(middleware::from_fn(normalise_rejections))
         .layer(middleware::from_fn(guard_request))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Outside the guard, so that even a refused request is answered with its id.
+        .layer(middleware::from_fn(assign_request_id))
         // A span per request (method, path, status, latency) at `debug`, so
         // `RUST_LOG=tower_http=debug` shows the traffic without code changes.
         .layer(TraceLayer::new_for_http())

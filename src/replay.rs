@@ -46,6 +46,9 @@ pub enum ReplayCommand {
         /// Only events of this type; repeat for several.
         #[arg(long = "type")]
         types: Vec<String>,
+        /// Only events this actor caused (`merchant:<id>`, `api_key:<id>`, …).
+        #[arg(long)]
+        actor: Option<String>,
     },
     /// Walks every stream's hash chain (of one store's streams with --store) and, for the
     /// whole log, the positions; prints what it found and fails on any break.
@@ -70,6 +73,7 @@ pub async fn run(pool: &PgPool, command: ReplayCommand) -> anyhow::Result<()> {
             since,
             until,
             types,
+            actor,
         } => {
             let filter = LogFilter {
                 store_id: store,
@@ -77,6 +81,7 @@ pub async fn run(pool: &PgPool, command: ReplayCommand) -> anyhow::Result<()> {
                 since,
                 until,
                 types,
+                actor,
             };
             let after = from_position.map_or(0, |first| first.saturating_sub(1));
             export(pool, &mut out, after, &filter).await

@@ -431,7 +431,11 @@ async fn replay_shows_a_stream_at_any_version_exports_the_log_and_verify_names_t
         ExpectedVersion::NoStream,
         vec![NewEvent::new(created), NewEvent::new(paused)],
     )
-    .in_store(store);
+    .in_store(store)
+    .with_metadata(schemas::EventMetadata {
+        actor: Some("merchant:auditor".into()),
+        ..Default::default()
+    });
     log.append(request).await.unwrap();
     append_to_store(&log, store, 3).await;
     let other = Uuid::new_v4();
@@ -487,6 +491,16 @@ async fn replay_shows_a_stream_at_any_version_exports_the_log_and_verify_names_t
         .map(|event| event["position"].as_i64().unwrap())
         .collect();
     assert_eq!(positions, [4, 5, 6, 7]);
+
+    let by_auditor = json_lines(&dropship(
+        &environment,
+        &["replay", "log", "--actor", "merchant:auditor"],
+    ));
+    let positions: Vec<i64> = by_auditor
+        .iter()
+        .map(|event| event["position"].as_i64().unwrap())
+        .collect();
+    assert_eq!(positions, [1, 2], "only what that actor did");
 
     let clean = dropship(&environment, &["replay", "verify"]);
     assert!(clean.status.success());

@@ -39,6 +39,9 @@ const CREDENTIAL_CACHE_TTL: Duration = Duration::from_secs(10);
 pub enum Scope {
     Read,
     Write,
+    /// The store's event stream (`/stores/{id}/events`): integrators' keys need it
+    /// explicitly, since events carry more than the read models show.
+    EventsRead,
 }
 
 impl Scope {
@@ -46,6 +49,7 @@ impl Scope {
         match self {
             Self::Read => "read",
             Self::Write => "write",
+            Self::EventsRead => "events:read",
         }
     }
 
@@ -53,6 +57,7 @@ impl Scope {
         match raw {
             "read" => Some(Self::Read),
             "write" => Some(Self::Write),
+            "events:read" => Some(Self::EventsRead),
             _ => None,
         }
     }
@@ -339,6 +344,11 @@ pub struct Reader(pub Principal);
 #[derive(Debug, Clone)]
 pub struct Writer(pub Principal);
 
+/// A caller allowed to read a store's events (any session, or a key with the
+/// `events:read` scope).
+#[derive(Debug, Clone)]
+pub struct EventReader(pub Principal);
+
 /// A caller with a logged-in session; what only a session may do (logout) needs it.
 #[derive(Debug, Clone)]
 pub struct SessionPrincipal {
@@ -380,6 +390,17 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         scoped(parts, state, Scope::Write).await.map(Self)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for EventReader
+where
+    Authenticator: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        scoped(parts, state, Scope::EventsRead).await.map(Self)
     }
 }
 

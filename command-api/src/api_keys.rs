@@ -57,7 +57,7 @@ fn parse_scopes(fields: &mut Fields, raw: &[String]) -> Vec<Scope> {
             None => fields.push(FieldError::new(
                 format!("scopes[{index}]"),
                 "invalid_scope",
-                "must be `read` or `write`",
+                "must be `read`, `write` or `events:read`",
             )),
         }
     }

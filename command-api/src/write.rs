@@ -161,6 +161,7 @@ pub fn metadata(principal: &Principal, idempotency: Option<&Idempotency>) -> Eve
     EventMetadata {
         actor: Some(principal.actor()),
         idempotency_key: idempotency.map(|i| i.key().to_owned()),
+        request_id: api_core::current_request_id(),
         ..EventMetadata::default()
     }
 }

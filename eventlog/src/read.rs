@@ -107,6 +107,8 @@ pub struct LogFilter {
     pub since: Option<chrono::DateTime<chrono::Utc>>,
     pub until: Option<chrono::DateTime<chrono::Utc>>,
     pub types: Vec<String>,
+    /// Who caused the events, as their metadata names them (`merchant:<id>`, …).
+    pub actor: Option<String>,
 }
 
 /// Up to `limit` events after `position` that `filter` selects, in log order: a page of
@@ -123,6 +125,7 @@ pub async fn read_filtered(
          AND ($4::timestamptz IS NULL OR recorded_at >= $4) \
          AND ($5::timestamptz IS NULL OR recorded_at < $5) \
          AND (cardinality($6::text[]) = 0 OR event_type = ANY($6)) \
+         AND ($8::text IS NULL OR metadata->>'actor' = $8) \
          ORDER BY position LIMIT $7"
     );
     // Planned with the filter's values: a plan generic over which of them are set
@@ -136,6 +139,7 @@ pub async fn read_filtered(
         .bind(filter.until)
         .bind(&filter.types)
         .bind(limit)
+        .bind(&filter.actor)
         .fetch_all(db)
         .await?;
     rows.iter().map(recorded_event).collect()

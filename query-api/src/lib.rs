@@ -5,6 +5,7 @@
 mod bridge;
 mod catalog;
 mod csv_stream;
+mod events;
 mod freshness;
 mod orders;
 mod state;
@@ -22,4 +23,5 @@ pub fn routes() -> OpenApiRouter<QueryState> {
         .merge(catalog::router())
         .merge(bridge::router())
         .merge(orders::router())
+        .merge(events::router())
 }

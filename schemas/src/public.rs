@@ -2,31 +2,68 @@
 //! payload as JSON. Sealed personal data shows only that it is sealed (opening it is the
 //! reader's business, for its own store's customers), and cost prices never appear.
 
-use chrono::SecondsFormat;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use uuid::Uuid;
 
 use crate::RecordedEvent;
 
-/// The event as one JSON object; a payload this build cannot decode is `null`.
+/// One event of the log, as integrators and auditors receive it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PublicEvent {
+    pub id: Uuid,
+    /// `aggregate.name`, such as `order.created`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The payload's schema version (its fields are added to, never changed, within one).
+    pub schema_version: u16,
+    pub store_id: Option<Uuid>,
+    /// The aggregate's stream, `<aggregate>-<id>`.
+    pub stream_id: String,
+    /// The event's place in its stream, from 1.
+    pub stream_version: i32,
+    /// The event's place in the whole log: gapless, in commit order.
+    pub position: i64,
+    pub recorded_at: DateTime<Utc>,
+    /// Who caused it: `user:<id>/session:<id>`, `api_key:<id>`, `customer:<id>/…`, a
+    /// worker or the relay.
+    pub actor: Option<String>,
+    pub correlation_id: Option<Uuid>,
+    /// The event that caused this one, for events a process manager wrote.
+    pub causation_id: Option<Uuid>,
+    pub request_id: Option<String>,
+    /// The payload; `null` for a type or version this build does not know.
+    #[schema(value_type = Object)]
+    pub data: Value,
+}
+
+impl From<&RecordedEvent> for PublicEvent {
+    fn from(event: &RecordedEvent) -> Self {
+        Self {
+            id: event.event_id,
+            event_type: event.event_type.clone(),
+            schema_version: event.schema_version,
+            store_id: event.store_id,
+            stream_id: event.stream_id.clone(),
+            stream_version: event.version,
+            position: event.position,
+            recorded_at: event.recorded_at,
+            actor: event.metadata.actor.clone(),
+            correlation_id: event.metadata.correlation_id,
+            causation_id: event.metadata.causation_id,
+            request_id: event.metadata.request_id.clone(),
+            data: event
+                .decode()
+                .map_or(Value::Null, |decoded| public_data(decoded.to_json())),
+        }
+    }
+}
+
+/// The event as one JSON object.
 pub fn render(event: &RecordedEvent) -> Value {
-    let data = event
-        .decode()
-        .map_or(Value::Null, |decoded| public_data(decoded.to_json()));
-    json!({
-        "id": event.event_id,
-        "type": event.event_type,
-        "schema_version": event.schema_version,
-        "store_id": event.store_id,
-        "stream_id": event.stream_id,
-        "stream_version": event.version,
-        "position": event.position,
-        "recorded_at": event.recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true),
-        "actor": event.metadata.actor,
-        "correlation_id": event.metadata.correlation_id,
-        "causation_id": event.metadata.causation_id,
-        "request_id": event.metadata.request_id,
-        "data": data,
-    })
+    serde_json::to_value(PublicEvent::from(event)).unwrap_or_default()
 }
 
 fn public_data(mut data: Value) -> Value {

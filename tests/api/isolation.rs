@@ -52,7 +52,9 @@ async fn another_merchants_store_and_keys_are_404_on_every_route() {
     let store = app.create_store(&owner, "Private Store").await;
     let key = app.create_key(&owner, &["read"]).await;
     let key_id = key["id"].as_str().unwrap().to_owned();
-    let intruder_key = app.create_key(&intruder, &["read", "write"]).await;
+    let intruder_key = app
+        .create_key(&intruder, &["read", "write", "events:read"])
+        .await;
     let intruder_key = intruder_key["key"].as_str().unwrap().to_owned();
 
     let store_id = store.id();

@@ -11,6 +11,7 @@ mod checkout;
 mod customers;
 mod cutting_proxy;
 mod envelope;
+mod events;
 mod export;
 mod helpers;
 mod integrations;

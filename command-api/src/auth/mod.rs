@@ -133,6 +133,7 @@ async fn register(
     )
     .with_metadata(EventMetadata {
         actor: Some(format!("merchant:{merchant_id}")),
+        request_id: api_core::current_request_id(),
         ..EventMetadata::default()
     })
     .reserving(UniqueKey::new(EMAIL_SCOPE, registration.email.as_str()));

@@ -56,6 +56,7 @@ pub(crate) async fn confirm(state: &CommandState, session: &str) -> Result<Answe
         .with_metadata(EventMetadata {
             actor: Some(format!("customer:{}", placed.customer_id)),
             correlation_id: Some(order_id),
+            request_id: api_core::current_request_id(),
             ..EventMetadata::default()
         });
         match state.log.append(request).await {

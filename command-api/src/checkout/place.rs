@@ -379,6 +379,7 @@ impl Decided<'_> {
             actor: Some(self.shopper.actor.clone()),
             correlation_id: Some(self.order_id),
             idempotency_key: idempotency.map(|i| i.key().to_owned()),
+            request_id: api_core::current_request_id(),
             ..EventMetadata::default()
         };
         let (mut parts, reserved) = self.stock_parts(&metadata)?;

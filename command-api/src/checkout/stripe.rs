@@ -169,6 +169,7 @@ pub(crate) async fn receive(
             actor: Some(PROVIDER.into()),
             correlation_id: Some(order_id),
             idempotency_key: Some(event.id.clone()),
+            request_id: api_core::current_request_id(),
             ..EventMetadata::default()
         },
         claim: Some(&claim),

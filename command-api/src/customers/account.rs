@@ -157,6 +157,7 @@ async fn forget_credential(state: &CommandState, credential_id: Uuid) {
 fn metadata(customer_id: Uuid) -> EventMetadata {
     EventMetadata {
         actor: Some(format!("customer:{customer_id}")),
+        request_id: api_core::current_request_id(),
         ..EventMetadata::default()
     }
 }

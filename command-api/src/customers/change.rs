@@ -126,6 +126,7 @@ impl Change {
             .with_metadata(EventMetadata {
                 actor: Some(self.principal.actor()),
                 idempotency_key: idempotency.map(|i| i.key().to_owned()),
+                request_id: api_core::current_request_id(),
                 ..EventMetadata::default()
             });
             if let Some(idempotency) = idempotency {

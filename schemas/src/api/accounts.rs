@@ -43,7 +43,7 @@ pub struct LoggedOut {
 pub struct CreateApiKeyRequest {
     /// 1–100 characters, to tell keys apart.
     pub name: String,
-    /// Non-empty subset of `read`, `write`.
+    /// Non-empty subset of `read`, `write`, `events:read` (a store's event stream).
     pub scopes: Vec<String>,
 }
 

@@ -1,0 +1,312 @@
+//! The store's events for integrators who poll: log order, every event once across
+//! pages, only the caller's store, sealed personal data, no cost prices, and keys need
+//! the `events:read` scope.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{Merchant, TestApp, Written, error_code, fields, json_of, spawn_app};
+
+async fn page(
+    app: &TestApp,
+    credential: Credential<'_>,
+    store_id: &str,
+    query: &str,
+) -> (StatusCode, Value) {
+    let request = app.request(
+        Method::GET,
+        &format!("/api/v1/stores/{store_id}/events{query}"),
+    );
+    let request = match credential {
+        Credential::Bearer(merchant) => request.bearer_auth(&merchant.access),
+        Credential::Key(key) => request.header("x-api-key", key),
+    };
+    let response = request.send().await.unwrap();
+    (response.status(), json_of(response).await)
+}
+
+#[derive(Clone, Copy)]
+enum Credential<'a> {
+    Bearer(&'a Merchant),
+    Key(&'a str),
+}
+
+fn positions(page: &Value) -> Vec<i64> {
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["position"].as_i64().unwrap())
+        .collect()
+}
+
+/// Every page from `after` on, `limit` at a time: the events and where polling goes on.
+async fn drain(
+    app: &TestApp,
+    merchant: &Merchant,
+    store_id: &str,
+    after: i64,
+    limit: u32,
+) -> (Vec<Value>, i64) {
+    let mut events = Vec::new();
+    let mut after = after;
+    loop {
+        let (status, body) = page(
+            app,
+            Credential::Bearer(merchant),
+            store_id,
+            &format!("?after={after}&limit={limit}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        events.extend(body["data"].as_array().unwrap().iter().cloned());
+        after = body["next_after"].as_i64().unwrap();
+        if !body["has_more"].as_bool().unwrap() {
+            return (events, after);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_store_s_events_page_by_page_each_once_in_log_order_and_only_its_own() {
+    let app = spawn_app().await;
+    let owner = app.register().await;
+    let store = app.create_store(&owner, "Lamps").await;
+    let store_id = store.id();
+    let (seen, _) = app
+        .read(
+            &owner,
+            &format!("/api/v1/stores/{store_id}"),
+            store.position,
+        )
+        .await;
+    assert_eq!(seen, StatusCode::OK);
+    let sibling = app.create_store(&owner, "Socks").await;
+    let stranger = app.register().await;
+    let foreign = app.create_store(&stranger, "Elsewhere").await;
+    let product = app
+        .create_product(
+            &owner,
+            &store_id,
+            json!({"title": "Desk Lamp", "status": "active", "price": {"amount": 4000, "currency": "USD"},
+                   "cost": {"amount": 1200, "currency": "USD"},
+                   "variants": [{"name": "One", "sku": "LAMP-1", "inventory_count": 5}]}),
+        )
+        .await;
+    app.write(
+        &owner,
+        Method::PATCH,
+        &format!("/api/v1/stores/{store_id}"),
+        json!({"description": "Bright ideas"}),
+    )
+    .await;
+    let variant_id = product.body["data"]["variants"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let slug = store.body["data"]["slug"].as_str().unwrap().to_owned();
+    // Checkout prices from the catalog read model.
+    let (seen, _) = app
+        .read(
+            &owner,
+            &format!("/api/v1/stores/{store_id}/products/{}", product.id()),
+            product.position,
+        )
+        .await;
+    assert_eq!(seen, StatusCode::OK);
+    let checkout = app
+        .request(Method::POST, &format!("/api/v1/public/stores/{slug}/checkout"))
+        .json(&json!({"items": [{"variant_id": variant_id, "quantity": 1}],
+                      "email": "shopper@example.com",
+                      "shipping_address": {"name": "Ada", "line1": "1 Road", "city": "Leeds", "country": "GB"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(checkout.status(), StatusCode::CREATED);
+
+    let (events, next_after) = drain(&app, &owner, &store_id, 0, 2).await;
+    let all: Vec<i64> = events
+        .iter()
+        .map(|e| e["position"].as_i64().unwrap())
+        .collect();
+    assert!(
+        all.windows(2).all(|pair| pair[0] < pair[1]),
+        "log order, each once: {all:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .all(|event| event["store_id"] == store_id.as_str())
+    );
+    let types: Vec<&str> = events
+        .iter()
+        .map(|event| event["type"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "store.created",
+        "product.created",
+        "store.updated",
+        "customer.created",
+        "order.created",
+    ] {
+        assert!(types.contains(&expected), "{expected} in {types:?}");
+    }
+    let truth: Vec<i64> = sqlx::query_scalar(
+        "SELECT position FROM events WHERE store_id = $1::uuid ORDER BY position",
+    )
+    .bind(&store_id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(all, truth, "exactly the store's events");
+    let head: i64 = sqlx::query_scalar("SELECT max(position) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(next_after >= *truth.last().unwrap() && next_after <= head);
+
+    let created = events
+        .iter()
+        .find(|e| e["type"] == "product.created")
+        .unwrap();
+    assert_eq!(created["data"]["product"]["title"], "Desk Lamp");
+    assert!(
+        created["data"]["product"].get("cost").is_none(),
+        "no cost prices"
+    );
+    let customer = events
+        .iter()
+        .find(|e| e["type"] == "customer.created")
+        .unwrap();
+    assert_eq!(customer["data"]["contact"], json!({"sealed": true}));
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.to_string().contains("shopper@example.com"))
+    );
+    let first = &events[0];
+    assert_eq!(first["stream_id"], format!("store-{store_id}"));
+    assert_eq!(first["stream_version"], 1);
+    assert!(
+        first["actor"].as_str().unwrap().starts_with("merchant:"),
+        "{first}"
+    );
+    assert!(
+        events.iter().all(|event| event["request_id"].is_string()),
+        "every write names the request that made it"
+    );
+
+    // Polling on from where the last page left off sees exactly what was written since.
+    let response = app
+        .request(Method::PATCH, &format!("/api/v1/stores/{store_id}"))
+        .bearer_auth(&owner.access)
+        .header("x-request-id", "merchant-trace-42")
+        .json(&json!({"name": "Lamps & Co"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "merchant-trace-42");
+    let renamed = Written::from(response).await;
+    assert_eq!(renamed.status, StatusCode::OK);
+    app.write(
+        &owner,
+        Method::PATCH,
+        &format!("/api/v1/stores/{}", sibling.id()),
+        json!({"name": "Socks & Co"}),
+    )
+    .await;
+    let (later, _) = drain(&app, &owner, &store_id, next_after, 100).await;
+    assert_eq!(
+        later
+            .iter()
+            .map(|e| e["position"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        [renamed.position.unwrap()]
+    );
+    assert_eq!(later[0]["request_id"], "merchant-trace-42");
+
+    let (status, only) = page(
+        &app,
+        Credential::Bearer(&owner),
+        &store_id,
+        "?types=store.created,store.updated",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(positions(&only).len(), 3);
+    assert!(
+        only["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["type"].as_str().unwrap().starts_with("store."))
+    );
+
+    let (status, _) = page(&app, Credential::Bearer(&stranger), &store_id, "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another merchant's store");
+    let (status, _) = page(&app, Credential::Bearer(&owner), &foreign.id(), "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn keys_need_the_events_scope_and_bad_parameters_are_named() {
+    let app = spawn_app().await;
+    let owner = app.register().await;
+    let store = app.create_store(&owner, "Lamps").await;
+    let store_id = store.id();
+    let (seen, _) = app
+        .read(
+            &owner,
+            &format!("/api/v1/stores/{store_id}"),
+            store.position,
+        )
+        .await;
+    assert_eq!(seen, StatusCode::OK);
+    let reader = app.create_key(&owner, &["read", "write"]).await;
+    let integrator = app.create_key(&owner, &["events:read"]).await;
+
+    let (status, body) = page(
+        &app,
+        Credential::Key(reader["key"].as_str().unwrap()),
+        &store_id,
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "forbidden");
+    let (status, body) = page(
+        &app,
+        Credential::Key(integrator["key"].as_str().unwrap()),
+        &store_id,
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"][0]["type"], "store.created");
+    assert_eq!(integrator["scopes"], json!(["events:read"]));
+
+    for (query, field) in [
+        ("?limit=0", "limit"),
+        ("?limit=1001", "limit"),
+        ("?after=-1", "after"),
+        ("?types=store.created,store.exploded", "types"),
+        ("?after=abc", "after"),
+    ] {
+        let response = app
+            .request(
+                Method::GET,
+                &format!("/api/v1/stores/{store_id}/events{query}"),
+            )
+            .bearer_auth(&owner.access)
+            .send()
+            .await
+            .unwrap();
+        let (status, code, error) = error_code(response).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            "{query}"
+        );
+        assert_eq!(fields(&error), [field], "{query}");
+    }
+}
