@@ -18,7 +18,7 @@ use projections::{
     Projection, Projector, ProjectorConfig, catalog::Catalog, orders::Orders, run_projector,
     store_activity::StoreActivity, stores::Stores,
 };
-use query_api::{Freshness, QueryState};
+use query_api::{Freshness, LogTail, QueryState};
 use sqlx::{
     PgPool,
     postgres::{PgConnectOptions, PgPoolOptions},
@@ -235,11 +235,13 @@ impl Platform {
             )
             .await
             .map_err(std::io::Error::other)?;
+            let tail = LogTail::start(pool.clone(), shutdown.clone());
             Some(QueryState::new(
                 pool.clone(),
                 authenticator(pool),
                 freshness,
                 media,
+                tail,
             ))
         } else {
             None

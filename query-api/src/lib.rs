@@ -11,6 +11,7 @@ mod orders;
 mod state;
 mod stores;
 
+pub use events::LogTail;
 pub use freshness::{CacheBudget, Freshness};
 pub use state::QueryState;
 use utoipa_axum::router::OpenApiRouter;

@@ -3,7 +3,7 @@ use axum::extract::FromRef;
 use pii::Vault;
 use sqlx::PgPool;
 
-use crate::freshness::Freshness;
+use crate::{events::LogTail, freshness::Freshness};
 
 #[derive(Clone)]
 pub struct QueryState {
@@ -13,6 +13,8 @@ pub struct QueryState {
     pub(crate) media: Media,
     /// Opens the contact details order and customer reads show.
     pub(crate) vault: Vault,
+    /// The log as it is written, for event stream subscribers.
+    pub(crate) tail: LogTail,
 }
 
 impl QueryState {
@@ -21,9 +23,11 @@ impl QueryState {
         authenticator: Authenticator,
         freshness: Freshness,
         media: Media,
+        tail: LogTail,
     ) -> Self {
         Self {
             vault: Vault::new(pool.clone()),
+            tail,
             pool,
             authenticator,
             freshness,

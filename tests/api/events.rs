@@ -310,3 +310,167 @@ async fn keys_need_the_events_scope_and_bad_parameters_are_named() {
         assert_eq!(fields(&error), [field], "{query}");
     }
 }
+
+/// A Server-Sent Events reader over a response body.
+struct EventStream {
+    body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: String,
+}
+
+#[derive(Debug)]
+struct Frame {
+    id: Option<i64>,
+    event: String,
+    data: Value,
+}
+
+impl EventStream {
+    async fn open(
+        app: &TestApp,
+        merchant: &Merchant,
+        store_id: &str,
+        query: &str,
+        last_event_id: Option<i64>,
+    ) -> Self {
+        let mut request = app
+            .request(
+                Method::GET,
+                &format!("/api/v1/stores/{store_id}/events/stream{query}"),
+            )
+            .bearer_auth(&merchant.access);
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id.to_string());
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        Self {
+            body: Box::pin(response.bytes_stream()),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event frame (heartbeat comments skipped); a guard against a hang, not a
+    /// timing assertion.
+    async fn next(&mut self) -> Frame {
+        use futures::StreamExt;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let (mut id, mut event, mut data) = (None, String::new(), String::new());
+                for line in block.lines() {
+                    if let Some(value) = line.strip_prefix("id:") {
+                        id = value.trim().parse().ok();
+                    } else if let Some(value) = line.strip_prefix("event:") {
+                        event = value.trim().to_owned();
+                    } else if let Some(value) = line.strip_prefix("data:") {
+                        data.push_str(value.trim());
+                    }
+                }
+                if !event.is_empty() {
+                    return Frame {
+                        id,
+                        event,
+                        data: serde_json::from_str(&data).unwrap(),
+                    };
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(std::time::Duration::from_secs(30), self.body.next())
+                .await
+                .expect("an event within the guard's time")
+                .expect("the stream is open")
+                .unwrap();
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_event_stream_catches_up_follows_and_resumes_after_a_disconnect_each_event_once() {
+    let app = spawn_app().await;
+    let owner = app.register().await;
+    let store = app.create_store(&owner, "Lamps").await;
+    let store_id = store.id();
+    let sibling = app.create_store(&owner, "Socks").await;
+    let (seen, _) = app
+        .read(
+            &owner,
+            &format!("/api/v1/stores/{store_id}"),
+            store.position,
+        )
+        .await;
+    assert_eq!(seen, StatusCode::OK);
+    let rename = |name: &'static str, store: String| {
+        let (app, owner) = (&app, &owner);
+        async move {
+            app.write(
+                owner,
+                Method::PATCH,
+                &format!("/api/v1/stores/{store}"),
+                json!({ "name": name }),
+            )
+            .await
+            .position
+            .unwrap()
+        }
+    };
+
+    let mut stream = EventStream::open(&app, &owner, &store_id, "?after=0", None).await;
+    let first = stream.next().await;
+    assert_eq!(first.event, "store.created");
+    assert_eq!(first.id, store.position);
+    assert_eq!(first.data["store_id"], store_id.as_str());
+
+    rename("Socks & Co", sibling.id()).await;
+    let live = rename("Lamps & Co", store_id.clone()).await;
+    let followed = stream.next().await;
+    assert_eq!(
+        (followed.id, followed.event.as_str()),
+        (Some(live), "store.updated"),
+        "the sibling store's event never arrives"
+    );
+    drop(stream);
+
+    // Written while the client was away: it gets them on resuming, once, in order.
+    let away = [
+        rename("Lamps Two", store_id.clone()).await,
+        rename("Lamps Three", store_id.clone()).await,
+    ];
+    let mut resumed = EventStream::open(&app, &owner, &store_id, "", Some(live)).await;
+    assert_eq!(resumed.next().await.id, Some(away[0]));
+    assert_eq!(resumed.next().await.id, Some(away[1]));
+    let after = rename("Lamps Four", store_id.clone()).await;
+    let next = resumed.next().await;
+    assert_eq!(next.id, Some(after), "nothing twice, nothing skipped");
+    assert_eq!(next.data["data"]["name"], "Lamps Four");
+
+    let mut typed = EventStream::open(
+        &app,
+        &owner,
+        &store_id,
+        "?after=0&types=store.created",
+        None,
+    )
+    .await;
+    assert_eq!(typed.next().await.event, "store.created");
+    let response = app
+        .request(
+            Method::GET,
+            &format!("/api/v1/stores/{}/events/stream", sibling.id()),
+        )
+        .bearer_auth(&app.register().await.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::NOT_FOUND,
+        "only the caller's stores"
+    );
+}

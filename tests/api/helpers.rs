@@ -487,6 +487,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/stores/{store_id}/pause"),
     ("POST", "/api/v1/stores/{store_id}/activate"),
     ("GET", "/api/v1/stores/{store_id}/events"),
+    ("GET", "/api/v1/stores/{store_id}/events/stream"),
     ("GET", "/api/v1/public/stores/{slug}"),
     ("POST", "/api/v1/stores/{store_id}/products"),
     ("GET", "/api/v1/stores/{store_id}/products"),

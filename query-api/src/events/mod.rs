@@ -19,11 +19,18 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{catalog::require_own_store, freshness::MinPosition, state::QueryState};
 
+mod stream;
+mod tail;
+
+pub use tail::LogTail;
+
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1_000;
 
 pub fn router() -> OpenApiRouter<QueryState> {
-    OpenApiRouter::new().routes(routes!(store_events))
+    OpenApiRouter::new()
+        .routes(routes!(store_events))
+        .routes(routes!(stream::stream_events))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -60,48 +67,71 @@ struct Request {
 impl EventsQuery {
     fn parse(self) -> Result<Request, ApiError> {
         let mut errors = Vec::new();
-        let after = self.after.unwrap_or(0);
-        if after < 0 {
-            errors.push(FieldError::new(
-                "after",
-                "out_of_range",
-                "a log position, 0 or more",
-            ));
-        }
+        let after = parse_after(None, self.after).unwrap_or_else(|error| {
+            errors.extend(error);
+            None
+        });
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
             errors.push(FieldError::new("limit", "out_of_range", "from 1 to 1000"));
         }
-        let types: Vec<String> = self
-            .types
-            .iter()
-            .flat_map(|types| types.split(','))
-            .map(str::trim)
-            .filter(|name| !name.is_empty())
-            .map(str::to_owned)
-            .collect();
-        if let Some(unknown) = types
-            .iter()
-            .find(|name| !CATALOGUE.iter().any(|(known, _)| known == name))
-        {
-            errors.push(FieldError::new(
-                "types",
-                "unknown_event_type",
-                format!(
-                    "`{}` is no event type",
-                    unknown.chars().take(100).collect::<String>()
-                ),
-            ));
-        }
+        let types = parse_types(self.types.as_deref()).unwrap_or_else(|error| {
+            errors.extend(error);
+            Vec::new()
+        });
         if errors.is_empty() {
             Ok(Request {
-                after,
+                after: after.unwrap_or(0),
                 types,
                 limit,
             })
         } else {
             Err(ApiError::Validation(errors))
         }
+    }
+}
+
+/// Where a reader resumes: after `Last-Event-ID` when sent, else after `?after=`.
+fn parse_after(
+    last_event_id: Option<&str>,
+    after: Option<i64>,
+) -> Result<Option<i64>, Vec<FieldError>> {
+    let (field, after) = match last_event_id {
+        Some(raw) => ("Last-Event-ID", raw.trim().parse::<i64>().ok().or(Some(-1))),
+        None => ("after", after),
+    };
+    match after {
+        Some(after) if after < 0 => Err(vec![FieldError::new(
+            field,
+            "out_of_range",
+            "a log position, 0 or more",
+        )]),
+        after => Ok(after),
+    }
+}
+
+/// Comma-separated event types, each one the platform writes.
+fn parse_types(raw: Option<&str>) -> Result<Vec<String>, Vec<FieldError>> {
+    let types: Vec<String> = raw
+        .into_iter()
+        .flat_map(|types| types.split(','))
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect();
+    match types
+        .iter()
+        .find(|name| !CATALOGUE.iter().any(|(known, _)| known == name))
+    {
+        Some(unknown) => Err(vec![FieldError::new(
+            "types",
+            "unknown_event_type",
+            format!(
+                "`{}` is no event type",
+                unknown.chars().take(100).collect::<String>()
+            ),
+        )]),
+        None => Ok(types),
     }
 }
 
