@@ -71,6 +71,12 @@ macro_rules! catalogue {
                 }
             }
 
+            /// Every current `(event type, schema version)` with the JSON Schema of its
+            /// payload as [`crate::public`] renders it.
+            pub fn payload_schemas() -> Vec<(&'static str, u16, schemars::Schema)> {
+                vec![$(($event_type, $version, schemars::schema_for!($payload)),)*]
+            }
+
             pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
                 match self {
                     $(Self::$variant(payload) => encode($event_type, payload),)*

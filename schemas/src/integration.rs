@@ -4,10 +4,11 @@
 //! the secret by id, and the secret itself is kept in `integration_secrets`.
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct IntegrationData {
     pub store_id: Uuid,
     /// A service (`trendscout` … `shopchat`) or `webhook` for the merchant's own endpoint.
@@ -21,22 +22,22 @@ pub struct IntegrationData {
     pub secret_id: Uuid,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct IntegrationConnected {
     pub integration: IntegrationData,
 }
 
 /// The integration after the change, and the names of the fields that changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct IntegrationUpdated {
     pub integration: IntegrationData,
     pub changed: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct IntegrationEnabled {}
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct IntegrationDisabled {
     /// `merchant` (asked for) or `gone` (the endpoint answered 410).
     pub reason: String,
@@ -44,21 +45,22 @@ pub struct IntegrationDisabled {
 
 /// A new signing secret; the previous one keeps signing alongside it until
 /// `previous_valid_until`, so receivers can switch without dropping deliveries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct IntegrationSecretRotated {
     pub secret_id: Uuid,
     pub previous_secret_id: Uuid,
     #[serde(with = "chrono::serde::ts_microseconds")]
+    #[schemars(with = "i64", description = "Microseconds since the Unix epoch.")]
     pub previous_valid_until: DateTime<Utc>,
 }
 
 /// `integration.disconnected`, schema version 2: why it was disconnected.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct IntegrationDisconnected {
     pub reason: DisconnectReason,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DisconnectReason {
     /// The merchant (or an API key of theirs) disconnected it.
@@ -70,7 +72,7 @@ pub enum DisconnectReason {
 
 /// `integration.disconnected`, schema version 1, which carried no reason: only
 /// merchants disconnected integrations then.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct IntegrationDisconnectedV1 {}
 
 impl From<IntegrationDisconnectedV1> for IntegrationDisconnected {
@@ -82,7 +84,7 @@ impl From<IntegrationDisconnectedV1> for IntegrationDisconnected {
 }
 
 /// Every scheduled attempt to deliver one event to this integration failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct IntegrationDeliveryExhausted {
     pub target: String,
     pub event_id: Uuid,

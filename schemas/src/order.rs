@@ -4,13 +4,14 @@
 //! address (country, region) is kept in the clear.
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::pii::Sealed;
 
 /// One line of an order as it was bought: what it was called and cost at the time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OrderLine {
     pub product_id: Uuid,
     pub variant_id: Uuid,
@@ -23,7 +24,7 @@ pub struct OrderLine {
     pub tax: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OrderTotals {
     /// ISO 4217 code of the store.
     pub currency: String,
@@ -36,14 +37,14 @@ pub struct OrderTotals {
 }
 
 /// Units of one variant of an order: shipped, cancelled or restocked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ItemQuantity {
     pub variant_id: Uuid,
     pub quantity: u32,
 }
 
 /// `order.created`: a checkout placed the order and reserved its stock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OrderCreated {
     pub store_id: Uuid,
     /// Shown as `#1001`; never reused within the store.
@@ -61,7 +62,7 @@ pub struct OrderCreated {
     pub payment_due: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OrderPaid {
     pub amount: i64,
     /// `mock` or `stripe`.
@@ -70,7 +71,7 @@ pub struct OrderPaid {
     pub reference: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OrderPaymentFailed {
     pub provider: String,
     pub reference: String,
@@ -78,7 +79,7 @@ pub struct OrderPaymentFailed {
 }
 
 /// `order.shipped`: one fulfilment, with what the shopper needs to follow it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OrderShipped {
     pub fulfillment_id: Uuid,
     pub number: u64,
@@ -89,19 +90,19 @@ pub struct OrderShipped {
     pub items: Vec<ItemQuantity>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OrderDelivered {}
 
 /// `order.cancelled`: what was paid and not yet refunded is refunded, and what had not
 /// shipped goes back to stock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OrderCancelled {
     pub reason: String,
     pub refunded: i64,
     pub restocked: Vec<ItemQuantity>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OrderRefunded {
     pub refund_id: Uuid,
     pub amount: i64,
@@ -110,12 +111,12 @@ pub struct OrderRefunded {
 }
 
 /// `order.expired`: unpaid past its due time; its stock went back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OrderExpired {
     pub restocked: Vec<ItemQuantity>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OrderNoteAdded {
     pub note: String,
 }

@@ -15,6 +15,24 @@ pub struct Sealed {
     pub ciphertext: Vec<u8>,
 }
 
+/// Described as integrators read it: [`crate::public`] shows a sealed value only as
+/// sealed (its store opens it through the API that serves the customer).
+impl schemars::JsonSchema for Sealed {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Sealed".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Personal data, sealed with its customer's key.",
+            "type": "object",
+            "properties": {"sealed": {"const": true}},
+            "required": ["sealed"],
+            "additionalProperties": false
+        })
+    }
+}
+
 /// Sealed bytes are raw in the log's binary encoding (unchanged since the first event)
 /// and base64 in JSON (read models): as an array of numbers, an order's JSON grew past
 /// Postgres's inline limit and was compressed on every write. JSON written before still

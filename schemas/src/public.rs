@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::RecordedEvent;
 
 /// One event of the log, as integrators and auditors receive it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, schemars::JsonSchema)]
 pub struct PublicEvent {
     pub id: Uuid,
     /// `aggregate.name`, such as `order.created`.
@@ -27,8 +27,9 @@ pub struct PublicEvent {
     /// The event's place in the whole log: gapless, in commit order.
     pub position: i64,
     pub recorded_at: DateTime<Utc>,
-    /// Who caused it: `user:<id>/session:<id>`, `api_key:<id>`, `customer:<id>/…`, a
-    /// worker or the relay.
+    /// Who caused it: `merchant:<id>` (a session), `merchant:<id>/api-key:<key id>`,
+    /// `customer:<id>` or `customer:<id>/session:<id>`, `stripe` (its webhook),
+    /// `process:<name>` (a worker reacting to `causation_id`) or `bridge-relay`.
     pub actor: Option<String>,
     pub correlation_id: Option<Uuid>,
     /// The event that caused this one, for events a process manager wrote.
@@ -59,6 +60,56 @@ impl From<&RecordedEvent> for PublicEvent {
                 .map_or(Value::Null, |decoded| public_data(decoded.to_json())),
         }
     }
+}
+
+/// The JSON Schema (draft 2020-12) of one event type at one schema version: the envelope
+/// with that type's payload under `data`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventSchema {
+    #[serde(rename = "type")]
+    pub event_type: &'static str,
+    pub schema_version: u16,
+    #[schema(value_type = Object)]
+    pub schema: Value,
+}
+
+/// Every event type the platform writes today, with its schema, in catalogue order.
+pub fn event_schemas() -> Vec<EventSchema> {
+    crate::Event::payload_schemas()
+        .into_iter()
+        .map(|(event_type, schema_version, payload)| EventSchema {
+            event_type,
+            schema_version,
+            schema: event_schema(event_type, schema_version, payload.to_value()),
+        })
+        .collect()
+}
+
+fn event_schema(event_type: &str, schema_version: u16, mut payload: Value) -> Value {
+    let mut envelope = schemars::schema_for!(PublicEvent).to_value();
+    let mut definitions = envelope
+        .as_object_mut()
+        .and_then(|root| root.remove("$defs"))
+        .unwrap_or_else(|| json!({}));
+    if let Some(payload) = payload.as_object_mut() {
+        payload.remove("$schema");
+        if let (Some(Value::Object(theirs)), Some(ours)) =
+            (payload.remove("$defs"), definitions.as_object_mut())
+        {
+            ours.extend(theirs);
+        }
+    }
+    envelope["$id"] = json!(format!(
+        "https://dropship.dev/schemas/events/{event_type}.v{schema_version}.json"
+    ));
+    envelope["title"] = json!(event_type);
+    envelope["properties"]["type"] = json!({"const": event_type});
+    envelope["properties"]["schema_version"] = json!({"const": schema_version});
+    envelope["properties"]["data"] = payload;
+    if definitions.as_object().is_some_and(|defs| !defs.is_empty()) {
+        envelope["$defs"] = definitions;
+    }
+    envelope
 }
 
 /// The event as one JSON object.

@@ -33,11 +33,13 @@ use schemas::{
         ProductArchived, ProductCreated, ProductData, ProductPublished, ProductUpdated, StockLine,
         VariantAdded, VariantData, VariantOption, VariantRemoved, VariantUpdated,
     },
+    public::event_schemas,
     store::{
         StoreActivated, StoreCreated, StoreCreatedV1, StoreDeleted, StoreLowStockThresholdChanged,
         StorePaused, StoreShippingChanged, StoreTaxesChanged, StoreUpdated, TaxRateData,
     },
 };
+use serde_json::Value;
 use uuid::Uuid;
 
 struct Sample {
@@ -499,4 +501,72 @@ fn the_golden_envelope_still_encodes_and_decodes_the_same() {
         RecordedEvent::from_wire(&golden).expect("decodes"),
         envelope
     );
+}
+
+#[test]
+fn every_event_as_integrators_read_it_is_valid_under_its_published_schema() {
+    for sample in samples() {
+        let current = Event::decode(sample.event_type, sample.schema_version, &sample.bytes)
+            .expect("decodes");
+        if current.schema_version() != sample.schema_version {
+            continue;
+        }
+        let envelope = RecordedEvent {
+            position: 9,
+            stream_id: format!("store-{}", owner()),
+            version: 2,
+            event_id: id(9),
+            event_type: sample.event_type.into(),
+            schema_version: sample.schema_version,
+            store_id: Some(owner()),
+            metadata: EventMetadata {
+                actor: Some("merchant:1".into()),
+                request_id: Some("req-1".into()),
+                ..EventMetadata::default()
+            },
+            recorded_at: Utc
+                .timestamp_micros(1_790_000_000_123_456)
+                .single()
+                .expect("valid time"),
+            payload: sample.bytes,
+        };
+        assert_valid(&schemas::public::render(&envelope));
+    }
+}
+
+/// The schema with every object closed: a rendered field the schema does not name
+/// (a cost price, an unsealed address) fails validation.
+fn closed(mut schema: Value) -> Value {
+    fn close(value: &mut Value) {
+        match value {
+            Value::Object(fields) => {
+                if fields.contains_key("properties") && !fields.contains_key("additionalProperties")
+                {
+                    fields.insert("additionalProperties".into(), Value::Bool(false));
+                }
+                fields.values_mut().for_each(close);
+            }
+            Value::Array(items) => items.iter_mut().for_each(close),
+            _ => {}
+        }
+    }
+    close(&mut schema);
+    schema
+}
+
+fn assert_valid(rendered: &Value) {
+    let event_type = rendered["type"].as_str().expect("a type");
+    let version = rendered["schema_version"].as_u64().expect("a version");
+    let schema = event_schemas()
+        .into_iter()
+        .find(|schema| {
+            schema.event_type == event_type && u64::from(schema.schema_version) == version
+        })
+        .unwrap_or_else(|| panic!("no schema for {event_type} v{version}"));
+    let validator = jsonschema::validator_for(&closed(schema.schema)).expect("a valid schema");
+    let errors: Vec<String> = validator
+        .iter_errors(rendered)
+        .map(|error| format!("{} at {}", error, error.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{event_type}: {errors:?}\n{rendered:#}");
 }

@@ -474,3 +474,38 @@ async fn the_event_stream_catches_up_follows_and_resumes_after_a_disconnect_each
         "only the caller's stores"
     );
 }
+
+#[tokio::test]
+async fn every_event_type_s_schema_is_served_as_checked_in() {
+    let app = spawn_app().await;
+    let response = app
+        .request(Method::GET, "/api/v1/events/schemas")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = json_of(response).await;
+    let served = body["data"].as_array().unwrap();
+    assert_eq!(served.len(), schemas::public::event_schemas().len());
+    for schema in served {
+        let name = format!(
+            "{}.v{}.json",
+            schema["type"].as_str().unwrap(),
+            schema["schema_version"]
+        );
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("schemas/json")
+            .join(&name);
+        let checked_in: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(schema["schema"], checked_in, "{name}");
+    }
+    let created = served
+        .iter()
+        .find(|s| s["type"] == "order.created")
+        .unwrap();
+    assert_eq!(
+        created["schema"]["properties"]["type"]["const"],
+        "order.created"
+    );
+}

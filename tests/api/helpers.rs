@@ -489,6 +489,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/stores/{store_id}/events"),
     ("GET", "/api/v1/stores/{store_id}/events/stream"),
     ("GET", "/api/v1/public/stores/{slug}"),
+    ("GET", "/api/v1/events/schemas"),
     ("POST", "/api/v1/stores/{store_id}/products"),
     ("GET", "/api/v1/stores/{store_id}/products"),
     ("GET", "/api/v1/stores/{store_id}/products/export.csv"),

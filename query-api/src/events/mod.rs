@@ -4,15 +4,24 @@
 //! log's head has seen every event of the store up to it: polling on from `next_after`
 //! never misses one nor sees one twice.
 
+use std::sync::LazyLock;
+
 use api_core::{
-    ApiError, ApiQuery, FieldError, auth::EventReader, openapi::ReadErrors, resource_id,
+    ApiError, ApiQuery, Data, FieldError,
+    auth::EventReader,
+    data,
+    openapi::{ErrorEnvelope, ReadErrors},
+    resource_id,
 };
 use axum::{
     Json,
     extract::{Path, State},
 };
 use eventlog::{LogFilter, head_position, read_filtered};
-use schemas::{CATALOGUE, public::PublicEvent};
+use schemas::{
+    CATALOGUE,
+    public::{EventSchema, PublicEvent},
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -31,6 +40,7 @@ pub fn router() -> OpenApiRouter<QueryState> {
     OpenApiRouter::new()
         .routes(routes!(store_events))
         .routes(routes!(stream::stream_events))
+        .routes(routes!(event_schemas))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -56,6 +66,8 @@ pub struct EventPage {
     /// an earlier one.
     pub next_after: i64,
     pub has_more: bool,
+    #[schema(value_type = Option<Object>)]
+    pub error: Option<()>,
 }
 
 struct Request {
@@ -180,5 +192,23 @@ pub(super) async fn store_events(
         data: events.iter().map(PublicEvent::from).collect(),
         next_after,
         has_more,
+        error: None,
     }))
+}
+
+static SCHEMAS: LazyLock<Vec<EventSchema>> = LazyLock::new(schemas::public::event_schemas);
+
+/// The JSON Schema (draft 2020-12) of every event type the platform writes, as the
+/// events list, the event stream and webhooks render it; also in the repository under
+/// `schemas/json/`.
+#[utoipa::path(
+    get, path = "/api/v1/events/schemas", tag = "events",
+    responses(
+        (status = 200, body = Data<Vec<EventSchema>>),
+        (status = 414, description = "The request's URI is too long", body = ErrorEnvelope),
+        (status = 431, description = "The request's headers are too large", body = ErrorEnvelope)
+    )
+)]
+pub(super) async fn event_schemas() -> Json<Data<Vec<EventSchema>>> {
+    data(SCHEMAS.clone())
 }
