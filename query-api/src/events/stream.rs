@@ -85,6 +85,7 @@ pub(super) async fn stream_events(
             ..LogFilter::default()
         },
         sent: after,
+        considered: after,
         phase: Phase::CatchingUp,
         live,
     };
@@ -107,8 +108,11 @@ enum Phase {
 struct Subscription {
     pool: sqlx::PgPool,
     filter: LogFilter,
-    /// The position of the last event sent (or skipped as not the client's).
+    /// The position of the last event sent.
     sent: i64,
+    /// Every position up to here was read (sent, or not the client's): a live batch that
+    /// starts beyond the next one leaves a gap to read from the log.
+    considered: i64,
     phase: Phase,
     live: broadcast::Receiver<Batch>,
 }
@@ -122,14 +126,16 @@ impl Subscription {
             match self.phase {
                 Phase::Ended => return None,
                 Phase::CatchingUp => {
+                    // Read before the page: once a page is short, every event up to this
+                    // head is in it or was sent before (positions become visible in order).
+                    let head = eventlog::head_position(&self.pool).await;
                     let page =
-                        match read_filtered(&self.pool, self.sent, &self.filter, CATCH_UP_PAGE)
-                            .await
-                        {
-                            Ok(page) => page,
-                            Err(_) => return self.resume(),
-                        };
+                        read_filtered(&self.pool, self.sent, &self.filter, CATCH_UP_PAGE).await;
+                    let (Ok(head), Ok(page)) = (head, page) else {
+                        return self.resume();
+                    };
                     if (page.len() as i64) < CATCH_UP_PAGE {
+                        self.considered = head;
                         self.phase = Phase::Following { fresh: true };
                     }
                     if let Some(frames) = self.frames(page.iter()) {
@@ -139,6 +145,16 @@ impl Subscription {
                 Phase::Following { fresh } => match self.live.recv().await {
                     Ok(batch) => {
                         self.phase = Phase::Following { fresh: false };
+                        let first = batch.first().map_or(i64::MAX, |event| event.position);
+                        if first > self.considered + 1 {
+                            // The tail started after what the catching up read: read the
+                            // log again rather than leave a gap.
+                            self.phase = Phase::CatchingUp;
+                            continue;
+                        }
+                        self.considered = self
+                            .considered
+                            .max(batch.last().map_or(0, |event| event.position));
                         let filter = &self.filter;
                         let mine: Vec<&RecordedEvent> = batch
                             .iter()

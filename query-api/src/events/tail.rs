@@ -1,14 +1,15 @@
 //! One reader of the log per query process, whose batches every live subscriber of the
 //! process filters for its own store: a thousand idle subscribers cost a thousand
 //! channel receivers, not a thousand readers. It follows Postgres, the source of truth,
-//! woken by the append's `NOTIFY` and polling in case one is lost.
+//! woken by the append's `NOTIFY` and polling in case one is lost, and holds its
+//! listening connection only while someone is subscribed.
 
 use std::{sync::Arc, time::Duration};
 
 use eventlog::{APPENDED_CHANNEL, head_position, read_after};
 use schemas::RecordedEvent;
 use sqlx::{PgPool, postgres::PgListener};
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
@@ -23,6 +24,7 @@ pub type Batch = Arc<[RecordedEvent]>;
 #[derive(Clone)]
 pub struct LogTail {
     batches: broadcast::Sender<Batch>,
+    subscribed: Arc<Notify>,
     shutdown: CancellationToken,
 }
 
@@ -30,14 +32,26 @@ impl LogTail {
     /// Follows the log from its head until `shutdown`.
     pub fn start(pool: PgPool, shutdown: CancellationToken) -> Self {
         let (batches, _) = broadcast::channel(BUFFERED_BATCHES);
-        tokio::spawn(follow(pool, batches.clone(), shutdown.clone()));
-        Self { batches, shutdown }
+        let subscribed = Arc::new(Notify::new());
+        tokio::spawn(follow(
+            pool,
+            batches.clone(),
+            subscribed.clone(),
+            shutdown.clone(),
+        ));
+        Self {
+            batches,
+            subscribed,
+            shutdown,
+        }
     }
 
     /// Every batch the tail reads from now on, in log order and gapless. Subscribe before
     /// reading the log up to its head, and nothing falls between the two.
     pub fn subscribe(&self) -> broadcast::Receiver<Batch> {
-        self.batches.subscribe()
+        let receiver = self.batches.subscribe();
+        self.subscribed.notify_one();
+        receiver
     }
 
     /// Cancelled when the process shuts down: long-lived streams end with it.
@@ -46,10 +60,23 @@ impl LogTail {
     }
 }
 
-async fn follow(pool: PgPool, batches: broadcast::Sender<Batch>, shutdown: CancellationToken) {
-    let mut position = None;
+/// Idle (nobody subscribed), the tail holds no connection and only notes the head once
+/// a second; a subscriber wakes it, and it reads on from the head it last noted, which
+/// is at or before the subscriber's catching up.
+async fn follow(
+    pool: PgPool,
+    batches: broadcast::Sender<Batch>,
+    subscribed: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
+    let mut reached = None;
     while !shutdown.is_cancelled() {
-        if let Err(error) = follow_until_failure(&pool, &batches, &mut position, &shutdown).await {
+        let outcome = if batches.receiver_count() == 0 {
+            idle(&pool, &mut reached, &subscribed, &shutdown).await
+        } else {
+            follow_while_subscribed(&pool, &batches, &mut reached, &shutdown).await
+        };
+        if let Err(error) = outcome {
             warn!(%error, "the event tail paused; resuming shortly");
             tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -59,28 +86,43 @@ async fn follow(pool: PgPool, batches: broadcast::Sender<Batch>, shutdown: Cance
     }
 }
 
-async fn follow_until_failure(
+async fn idle(
+    pool: &PgPool,
+    reached: &mut Option<i64>,
+    subscribed: &Notify,
+    shutdown: &CancellationToken,
+) -> Result<(), sqlx::Error> {
+    *reached = Some(head_position(pool).await?);
+    tokio::select! {
+        () = shutdown.cancelled() => {}
+        () = subscribed.notified() => {}
+        () = tokio::time::sleep(POLL_EVERY) => {}
+    }
+    Ok(())
+}
+
+async fn follow_while_subscribed(
     pool: &PgPool,
     batches: &broadcast::Sender<Batch>,
-    position: &mut Option<i64>,
+    reached: &mut Option<i64>,
     shutdown: &CancellationToken,
 ) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(APPENDED_CHANNEL).await?;
-    let mut reached = match *position {
-        Some(reached) => reached,
+    let mut position = match *reached {
+        Some(position) => position,
         None => head_position(pool).await?,
     };
-    loop {
-        while let Some(batch) = next_batch(pool, batches, reached).await? {
-            reached = batch.last().map_or(reached, |event| event.position);
-            *position = Some(reached);
-            // No receiver is no one to tell, not a failure.
-            let _ = batches.send(batch);
-        }
-        if batches.receiver_count() == 0 {
-            reached = head_position(pool).await?;
-            *position = Some(reached);
+    while batches.receiver_count() > 0 {
+        loop {
+            let events = read_after(pool, position, BATCH).await?;
+            let Some(last) = events.last().map(|event| event.position) else {
+                break;
+            };
+            position = last;
+            *reached = Some(position);
+            // Every receiver may have gone meanwhile: no one to tell, not a failure.
+            let _ = batches.send(events.into());
         }
         tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
@@ -93,17 +135,5 @@ async fn follow_until_failure(
             }
         }
     }
-}
-
-/// The events after `reached` while anyone listens.
-async fn next_batch(
-    pool: &PgPool,
-    batches: &broadcast::Sender<Batch>,
-    reached: i64,
-) -> Result<Option<Batch>, sqlx::Error> {
-    if batches.receiver_count() == 0 {
-        return Ok(None);
-    }
-    let events = read_after(pool, reached, BATCH).await?;
-    Ok((!events.is_empty()).then(|| events.into()))
+    Ok(())
 }
