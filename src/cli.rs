@@ -63,7 +63,7 @@ enum JobsCommand {
 enum ProjectionsCommand {
     /// Replay the log into fresh tables and swap them in, without downtime.
     Rebuild {
-        #[arg(value_parser = [StoreActivity::NAME, Stores::NAME, Catalog::NAME, Orders::NAME])]
+        #[arg(value_parser = PROJECTIONS)]
         name: String,
     },
     /// Each projection's checkpoint, how far behind the log it is, and when it last moved.

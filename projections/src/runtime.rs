@@ -375,18 +375,17 @@ async fn run_lane(
     }
 }
 
-/// What a lane knows beyond its checkpoint row: every position up to `through` is
-/// applied or holds nothing its projection reads. Checkpoints only move forward (a
-/// rebuild's too), so this stays true whatever another process does to the row.
+/// A lane's [`Known`] and whether its row trails it. Checkpoints only move forward (a
+/// rebuild's too), so what it knows stays true whatever another process does to the row.
 struct Progress {
-    through: i64,
-    /// The checkpoint this lane last committed or read.
-    committed: i64,
+    known: Known,
     /// Since when `through` is ahead of the row, and when a skipped batch last came.
     unwritten: Option<(tokio::time::Instant, tokio::time::Instant)>,
 }
 
-/// What a lane's transaction starts from: its [`Progress`] as it stands.
+/// What a lane knows beyond its checkpoint row: every position up to `through` is
+/// applied or holds nothing its projection reads, and `committed` is the checkpoint it
+/// last committed or read.
 #[derive(Debug, Clone, Copy)]
 struct Known {
     through: i64,
@@ -422,19 +421,14 @@ impl Known {
 
 impl Progress {
     fn new(committed: i64) -> Self {
-        let Known { through, committed } = Known::at(committed);
         Self {
-            through,
-            committed,
+            known: Known::at(committed),
             unwritten: None,
         }
     }
 
     fn known(&self) -> Known {
-        Known {
-            through: self.through,
-            committed: self.committed,
-        }
+        self.known
     }
 
     /// The position `events` (in position order) take the lane to without a transaction:
@@ -442,21 +436,22 @@ impl Progress {
     /// lane was passed over for, a lost message) that only the log can fill.
     fn skipping(&self, projection: &dyn AnyProjection, events: &[RecordedEvent]) -> Option<i64> {
         let Some(last) = events.last().map(|event| event.position) else {
-            return Some(self.through);
+            return Some(self.known.through);
         };
-        if last <= self.through {
-            return Some(self.through);
+        if last <= self.known.through {
+            return Some(self.known.through);
         }
-        let fresh = &events[events.partition_point(|event| event.position <= self.through)..];
-        let gapless = i64::try_from(fresh.len()).is_ok_and(|fresh| fresh == last - self.through);
+        let fresh = &events[events.partition_point(|event| event.position <= self.known.through)..];
+        let gapless =
+            i64::try_from(fresh.len()).is_ok_and(|fresh| fresh == last - self.known.through);
         (gapless && !fresh.iter().any(|event| projection.reads(event))).then_some(last)
     }
 
     fn skipped(&mut self, through: i64) {
-        if through == self.through {
+        if through == self.known.through {
             return;
         }
-        self.through = through;
+        self.known.through = through;
         let now = tokio::time::Instant::now();
         let since = self.unwritten.map_or(now, |(since, _)| since);
         self.unwritten = Some((since, now));
@@ -465,8 +460,7 @@ impl Progress {
     /// The checkpoint row is at `reached` (which is behind `through` only when Postgres
     /// lost commits).
     fn written(&mut self, reached: i64) {
-        self.through = reached;
-        self.committed = reached;
+        self.known = Known::at(reached);
         self.unwritten = None;
     }
 

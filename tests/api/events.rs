@@ -67,20 +67,26 @@ async fn drain(
     }
 }
 
-#[tokio::test]
-async fn a_store_s_events_page_by_page_each_once_in_log_order_and_only_its_own() {
-    let app = spawn_app().await;
-    let owner = app.register().await;
-    let store = app.create_store(&owner, "Lamps").await;
-    let store_id = store.id();
+/// A new store of `merchant`, once the stores read model (which scopes every read) has it.
+async fn projected_store(app: &TestApp, merchant: &Merchant, name: &str) -> Written {
+    let store = app.create_store(merchant, name).await;
     let (seen, _) = app
         .read(
-            &owner,
-            &format!("/api/v1/stores/{store_id}"),
+            merchant,
+            &format!("/api/v1/stores/{}", store.id()),
             store.position,
         )
         .await;
     assert_eq!(seen, StatusCode::OK);
+    store
+}
+
+#[tokio::test]
+async fn a_store_s_events_page_by_page_each_once_in_log_order_and_only_its_own() {
+    let app = spawn_app().await;
+    let owner = app.register().await;
+    let store = projected_store(&app, &owner, "Lamps").await;
+    let store_id = store.id();
     let sibling = app.create_store(&owner, "Socks").await;
     let stranger = app.register().await;
     let foreign = app.create_store(&stranger, "Elsewhere").await;
@@ -252,16 +258,8 @@ async fn a_store_s_events_page_by_page_each_once_in_log_order_and_only_its_own()
 async fn keys_need_the_events_scope_and_bad_parameters_are_named() {
     let app = spawn_app().await;
     let owner = app.register().await;
-    let store = app.create_store(&owner, "Lamps").await;
+    let store = projected_store(&app, &owner, "Lamps").await;
     let store_id = store.id();
-    let (seen, _) = app
-        .read(
-            &owner,
-            &format!("/api/v1/stores/{store_id}"),
-            store.position,
-        )
-        .await;
-    assert_eq!(seen, StatusCode::OK);
     let reader = app.create_key(&owner, &["read", "write"]).await;
     let integrator = app.create_key(&owner, &["events:read"]).await;
 
@@ -395,17 +393,9 @@ impl EventStream {
 async fn the_event_stream_catches_up_follows_and_resumes_after_a_disconnect_each_event_once() {
     let app = spawn_app().await;
     let owner = app.register().await;
-    let store = app.create_store(&owner, "Lamps").await;
+    let store = projected_store(&app, &owner, "Lamps").await;
     let store_id = store.id();
     let sibling = app.create_store(&owner, "Socks").await;
-    let (seen, _) = app
-        .read(
-            &owner,
-            &format!("/api/v1/stores/{store_id}"),
-            store.position,
-        )
-        .await;
-    assert_eq!(seen, StatusCode::OK);
     let rename = |name: &'static str, store: String| {
         let (app, owner) = (&app, &owner);
         async move {

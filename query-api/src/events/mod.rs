@@ -79,51 +79,48 @@ struct Request {
 impl EventsQuery {
     fn parse(self) -> Result<Request, ApiError> {
         let mut errors = Vec::new();
-        let after = parse_after(None, self.after).unwrap_or_else(|error| {
-            errors.extend(error);
-            None
-        });
+        let after = parse_after(None, self.after, &mut errors);
+        let types = parse_types(self.types.as_deref(), &mut errors);
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
             errors.push(FieldError::new("limit", "out_of_range", "from 1 to 1000"));
         }
-        let types = parse_types(self.types.as_deref()).unwrap_or_else(|error| {
-            errors.extend(error);
-            Vec::new()
-        });
-        if errors.is_empty() {
-            Ok(Request {
-                after: after.unwrap_or(0),
-                types,
-                limit,
-            })
-        } else {
-            Err(ApiError::Validation(errors))
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
         }
+        Ok(Request {
+            after: after.unwrap_or(0),
+            types,
+            limit,
+        })
     }
 }
 
-/// Where a reader resumes: after `Last-Event-ID` when sent, else after `?after=`.
+/// Where a reader resumes: after `Last-Event-ID` when sent, else after `?after=`; a
+/// refusal goes to `errors`.
 fn parse_after(
     last_event_id: Option<&str>,
     after: Option<i64>,
-) -> Result<Option<i64>, Vec<FieldError>> {
+    errors: &mut Vec<FieldError>,
+) -> Option<i64> {
     let (field, after) = match last_event_id {
         Some(raw) => ("Last-Event-ID", raw.trim().parse::<i64>().ok().or(Some(-1))),
         None => ("after", after),
     };
-    match after {
-        Some(after) if after < 0 => Err(vec![FieldError::new(
+    if after.is_some_and(|after| after < 0) {
+        errors.push(FieldError::new(
             field,
             "out_of_range",
             "a log position, 0 or more",
-        )]),
-        after => Ok(after),
+        ));
+        return None;
     }
+    after
 }
 
-/// Comma-separated event types, each one the platform writes.
-fn parse_types(raw: Option<&str>) -> Result<Vec<String>, Vec<FieldError>> {
+/// Comma-separated event types, each one the platform writes; a refusal goes to
+/// `errors`.
+fn parse_types(raw: Option<&str>, errors: &mut Vec<FieldError>) -> Vec<String> {
     let types: Vec<String> = raw
         .into_iter()
         .flat_map(|types| types.split(','))
@@ -131,20 +128,20 @@ fn parse_types(raw: Option<&str>) -> Result<Vec<String>, Vec<FieldError>> {
         .filter(|name| !name.is_empty())
         .map(str::to_owned)
         .collect();
-    match types
+    if let Some(unknown) = types
         .iter()
         .find(|name| !CATALOGUE.iter().any(|(known, _)| known == name))
     {
-        Some(unknown) => Err(vec![FieldError::new(
+        errors.push(FieldError::new(
             "types",
             "unknown_event_type",
             format!(
                 "`{}` is no event type",
                 unknown.chars().take(100).collect::<String>()
             ),
-        )]),
-        None => Ok(types),
+        ));
     }
+    types
 }
 
 /// The store's events after a position, in log order.

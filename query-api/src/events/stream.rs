@@ -59,17 +59,13 @@ pub(super) async fn stream_events(
     let last_event_id = headers
         .get("last-event-id")
         .map(|value| value.to_str().unwrap_or_default().to_owned());
-    let after = parse_after(last_event_id.as_deref(), query.after);
-    let types = parse_types(query.types.as_deref());
-    let (after, types) = match (after, types) {
-        (Ok(after), Ok(types)) => (after, types),
-        (after, types) => {
-            let errors = [after.err(), types.err()].into_iter().flatten().flatten();
-            return Err(ApiError::Validation(errors.collect()));
-        }
-    };
+    let mut errors = Vec::new();
+    let after = parse_after(last_event_id.as_deref(), query.after, &mut errors);
+    let types = parse_types(query.types.as_deref(), &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
     require_own_store(&state, &principal, store_id).await?;
-    // Subscribed before the log is read up to its head: nothing falls in between.
     let live = state.tail.subscribe();
     let after = match after {
         Some(after) => after,
@@ -147,8 +143,8 @@ impl Subscription {
                         self.phase = Phase::Following { fresh: false };
                         let first = batch.first().map_or(i64::MAX, |event| event.position);
                         if first > self.considered + 1 {
-                            // The tail started after what the catching up read: read the
-                            // log again rather than leave a gap.
+                            // The tail (woken by this subscriber) started after what the
+                            // catching up read: read the log again rather than leave a gap.
                             self.phase = Phase::CatchingUp;
                             continue;
                         }

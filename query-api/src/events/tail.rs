@@ -46,8 +46,9 @@ impl LogTail {
         }
     }
 
-    /// Every batch the tail reads from now on, in log order and gapless. Subscribe before
-    /// reading the log up to its head, and nothing falls between the two.
+    /// The batches the tail reads from now on, in log order and gapless among themselves;
+    /// the first may start after the subscriber's own read of the log ends (see
+    /// [`follow`]).
     pub fn subscribe(&self) -> broadcast::Receiver<Batch> {
         let receiver = self.batches.subscribe();
         self.subscribed.notify_one();
@@ -60,23 +61,25 @@ impl LogTail {
     }
 }
 
-/// Idle (nobody subscribed), the tail holds no connection and only notes the head once
-/// a second; a subscriber wakes it, and it reads on from the head it last noted, which
-/// is at or before the subscriber's catching up.
+/// Idle (nobody subscribed), the tail holds no connection and reads nothing; a
+/// subscriber wakes it, and it follows from the head. Where it starts does not decide
+/// completeness: a subscriber whose first batch starts beyond what it read from the log
+/// reads the log again.
 async fn follow(
     pool: PgPool,
     batches: broadcast::Sender<Batch>,
     subscribed: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
-    let mut reached = None;
     while !shutdown.is_cancelled() {
-        let outcome = if batches.receiver_count() == 0 {
-            idle(&pool, &mut reached, &subscribed, &shutdown).await
-        } else {
-            follow_while_subscribed(&pool, &batches, &mut reached, &shutdown).await
-        };
-        if let Err(error) = outcome {
+        if batches.receiver_count() == 0 {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = subscribed.notified() => {}
+            }
+            continue;
+        }
+        if let Err(error) = follow_while_subscribed(&pool, &batches, &shutdown).await {
             warn!(%error, "the event tail paused; resuming shortly");
             tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -86,33 +89,14 @@ async fn follow(
     }
 }
 
-async fn idle(
-    pool: &PgPool,
-    reached: &mut Option<i64>,
-    subscribed: &Notify,
-    shutdown: &CancellationToken,
-) -> Result<(), sqlx::Error> {
-    *reached = Some(head_position(pool).await?);
-    tokio::select! {
-        () = shutdown.cancelled() => {}
-        () = subscribed.notified() => {}
-        () = tokio::time::sleep(POLL_EVERY) => {}
-    }
-    Ok(())
-}
-
 async fn follow_while_subscribed(
     pool: &PgPool,
     batches: &broadcast::Sender<Batch>,
-    reached: &mut Option<i64>,
     shutdown: &CancellationToken,
 ) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(APPENDED_CHANNEL).await?;
-    let mut position = match *reached {
-        Some(position) => position,
-        None => head_position(pool).await?,
-    };
+    let mut position = head_position(pool).await?;
     while batches.receiver_count() > 0 {
         loop {
             let events = read_after(pool, position, BATCH).await?;
@@ -120,7 +104,6 @@ async fn follow_while_subscribed(
                 break;
             };
             position = last;
-            *reached = Some(position);
             // Every receiver may have gone meanwhile: no one to tell, not a failure.
             let _ = batches.send(events.into());
         }
