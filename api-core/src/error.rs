@@ -85,6 +85,9 @@ pub enum ApiError {
     /// 422: an `Idempotency-Key` reused with a different request.
     #[error("this Idempotency-Key was used for a different request")]
     IdempotencyKeyReused,
+    /// 426 with `Upgrade: websocket`: a plain request to a WebSocket endpoint.
+    #[error("this endpoint speaks WebSocket: send an upgrade request")]
+    WebSocketRequired,
     /// 429 with `Retry-After`.
     #[error("too many attempts; retry later")]
     RateLimited { retry_after: Duration },
@@ -117,6 +120,7 @@ impl ApiError {
             Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) | Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::WebSocketRequired => StatusCode::UPGRADE_REQUIRED,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -140,6 +144,7 @@ impl ApiError {
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::Validation(_) => "validation_failed",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::WebSocketRequired => "upgrade_required",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable { .. } => "unavailable",
             Self::Internal(_) => "internal_error",
@@ -186,6 +191,11 @@ impl IntoResponse for ApiError {
             && let Ok(value) = HeaderValue::from_str(&retry_after_seconds(*retry_after).to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        if let Self::WebSocketRequired = self {
+            response
+                .headers_mut()
+                .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         }
         response
     }

@@ -499,3 +499,127 @@ async fn every_event_type_s_schema_is_served_as_checked_in() {
         "order.created"
     );
 }
+
+/// A WebSocket subscription of `merchant` to a store's events.
+async fn websocket(
+    app: &TestApp,
+    merchant: &Merchant,
+    store_id: &str,
+    query: &str,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    tokio_tungstenite::tungstenite::Error,
+> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = format!(
+        "{}/api/v1/stores/{store_id}/events/ws{query}",
+        app.address.replacen("http", "ws", 1)
+    );
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", merchant.access).parse().unwrap(),
+    );
+    tokio_tungstenite::connect_async(request)
+        .await
+        .map(|(socket, _)| socket)
+}
+
+/// The next event a WebSocket brings (pings skipped); a guard against a hang, not a
+/// timing assertion.
+async fn next_message(
+    socket: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> Value {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(30), socket.next())
+            .await
+            .expect("a message within the guard's time")
+            .expect("the socket is open")
+            .unwrap();
+        if let Message::Text(text) = message {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_websocket_stream_catches_up_follows_resumes_and_answers_a_plain_request_426() {
+    let app = spawn_app().await;
+    let owner = app.register().await;
+    let store = projected_store(&app, &owner, "Lamps").await;
+    let store_id = store.id();
+    let sibling = app.create_store(&owner, "Socks").await;
+    let rename = |name: &'static str, store: String| {
+        let (app, owner) = (&app, &owner);
+        async move {
+            app.write(
+                owner,
+                Method::PATCH,
+                &format!("/api/v1/stores/{store}"),
+                json!({ "name": name }),
+            )
+            .await
+            .position
+            .unwrap()
+        }
+    };
+
+    let mut socket = websocket(&app, &owner, &store_id, "?after=0")
+        .await
+        .unwrap();
+    let first = next_message(&mut socket).await;
+    assert_eq!(first["type"], "store.created");
+    assert_eq!(first["position"].as_i64(), store.position);
+    rename("Socks & Co", sibling.id()).await;
+    let live = rename("Lamps & Co", store_id.clone()).await;
+    let followed = next_message(&mut socket).await;
+    assert_eq!(
+        (followed["position"].as_i64(), followed["type"].as_str()),
+        (Some(live), Some("store.updated")),
+        "the sibling store's event never arrives"
+    );
+    socket.close(None).await.unwrap();
+
+    let away = rename("Lamps Two", store_id.clone()).await;
+    let mut resumed = websocket(&app, &owner, &store_id, &format!("?after={live}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_message(&mut resumed).await["position"].as_i64(),
+        Some(away)
+    );
+    let after = rename("Lamps Three", store_id.clone()).await;
+    assert_eq!(
+        next_message(&mut resumed).await["position"].as_i64(),
+        Some(after),
+        "nothing twice, nothing skipped"
+    );
+
+    let stranger = app.register().await;
+    match websocket(&app, &stranger, &store_id, "").await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(
+                response.status(),
+                StatusCode::NOT_FOUND,
+                "only the caller's stores"
+            );
+        }
+        other => panic!("a stranger subscribed: {:?}", other.map(|_| ())),
+    }
+    let response = app
+        .request(Method::GET, &format!("/api/v1/stores/{store_id}/events/ws"))
+        .bearer_auth(&owner.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["upgrade"], "websocket");
+    let (status, code, _) = error_code(response).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UPGRADE_REQUIRED, "upgrade_required")
+    );
+}

@@ -488,6 +488,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/stores/{store_id}/activate"),
     ("GET", "/api/v1/stores/{store_id}/events"),
     ("GET", "/api/v1/stores/{store_id}/events/stream"),
+    ("GET", "/api/v1/stores/{store_id}/events/ws"),
     ("GET", "/api/v1/public/stores/{slug}"),
     ("GET", "/api/v1/events/schemas"),
     ("POST", "/api/v1/stores/{store_id}/products"),

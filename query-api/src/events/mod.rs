@@ -29,7 +29,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{catalog::require_own_store, freshness::MinPosition, state::QueryState};
 
 mod stream;
+mod subscription;
 mod tail;
+mod ws;
 
 pub use tail::LogTail;
 
@@ -40,6 +42,7 @@ pub fn router() -> OpenApiRouter<QueryState> {
     OpenApiRouter::new()
         .routes(routes!(store_events))
         .routes(routes!(stream::stream_events))
+        .routes(routes!(ws::websocket_events))
         .routes(routes!(event_schemas))
 }
 
